@@ -1,0 +1,226 @@
+"""Top eigenpairs of symmetric operators given only block products ``A @ V``.
+
+:func:`top_eigenpairs` is a locally optimal block preconditioned conjugate
+gradient method (LOBPCG, Knyazev 2001 — the method the paper also cites) without
+a preconditioner, in plain torch so it runs where the operator runs (CPU or
+GPU).  It returns the ``k`` *algebraically* largest eigenpairs ordered
+``λ_1 ≥ λ_2 ≥ … ≥ λ_k`` (an indefinite matrix such as ``H`` of Eq. 2 never has a
+large negative eigenvalue reported as its top one), judges convergence on the
+residuals ``‖A v_j − λ_j v_j‖ ≤ tol · max_j |λ_j|`` of the ``k`` wanted pairs,
+warm-starts from previous eigenvectors, and reports iterations, products and
+residuals.  A few extra "guard" columns (default 2) are carried in the block
+because they speed up convergence of the ``k``-th pair; they are not returned.
+
+Numerics.  Each iteration does a Rayleigh–Ritz projection on the span of
+``[X, W, P]`` (current Ritz vectors, residuals of unconverged columns, previous
+search directions).  The basis is orthonormalised implicitly: after scaling its
+columns to unit norm we diagonalise its Gram matrix and drop directions whose
+Gram eigenvalue is below ``n·eps`` of the largest (SVQB, Stathopoulos & Wu
+2002), which keeps the method stable when directions become dependent near
+convergence.  Products ``A S`` are carried along with ``S``, so each iteration
+costs one product per *unconverged* column (soft locking) and no more.
+
+Why LOBPCG (measured, see ``benchmarks/README.md``): with a warm start from the
+previous training step it usually converges in 1–3 iterations, it needs only
+block products (which our operators compute much faster per column than single
+products), and it targets algebraic rather than magnitude order.
+
+:func:`magnitude_subspace_iteration` reproduces the paper's Supplement 7.1
+procedure instead: block power iteration with QR, which finds the eigenvalues
+of largest *absolute value* and so occasionally reports a negative top
+eigenvalue; :func:`negative_top_as_nan` applies the paper's rule of treating
+such values as NaN and counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+MatMat = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _as_matmat(operator) -> MatMat:
+    if callable(getattr(operator, "matmat", None)):
+        return operator.matmat
+    if isinstance(operator, torch.Tensor):
+        return lambda V: operator @ V
+    if callable(operator):
+        return operator
+    raise TypeError("operator must have .matmat, be a tensor, or be a callable V -> A @ V")
+
+
+@dataclass
+class EigenResult:
+    """Top eigenpairs and how they were found.
+
+    ``eigenvalues`` (k,), descending; ``eigenvectors`` (P, k), orthonormal
+    columns; ``residual_norms`` (k,) = ``‖A v_j − λ_j v_j‖``; ``block`` (P, k+guard)
+    is the full Ritz block to pass back as ``initial`` for a warm start.
+    """
+
+    eigenvalues: torch.Tensor
+    eigenvectors: torch.Tensor
+    residual_norms: torch.Tensor
+    iterations: int
+    matvecs: int
+    converged: bool
+    block: torch.Tensor = field(repr=False)
+
+
+def _orthonormal_basis(S: torch.Tensor, AS: torch.Tensor | None = None, drop: float | None = None):
+    """SVQB: orthonormalise the columns of ``S`` (dropping near-dependent directions).
+
+    Returns ``(S B, A S B, B)`` where ``B`` maps coefficients; ``AS`` may be None.
+    """
+    norms = S.norm(dim=0)
+    keep = norms > 0
+    S, norms = S[:, keep], norms[keep]
+    if AS is not None:
+        AS = AS[:, keep]
+    scale = 1.0 / norms
+    gram = (S.T @ S) * scale[:, None] * scale[None, :]
+    gram = 0.5 * (gram + gram.T)
+    evals, evecs = torch.linalg.eigh(gram)
+    eps = torch.finfo(S.dtype).eps if drop is None else drop
+    good = evals > evals[-1] * max(S.shape[1], 1) * eps * 10
+    B = scale[:, None] * (evecs[:, good] / evals[good].sqrt())
+    return S @ B, (AS @ B if AS is not None else None), B
+
+
+def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol: float = 1e-6,
+                   max_iterations: int = 200, guard: int = 2, generator: torch.Generator | None = None,
+                   dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+                   size: int | None = None) -> EigenResult:
+    """The ``k`` algebraically largest eigenpairs of the symmetric ``operator`` (LOBPCG).
+
+    ``operator`` has ``.matmat(V)`` (our curvature operators), is a dense
+    tensor, or is a callable ``V -> A @ V``.  ``initial`` (P, m) warm-starts the
+    block (e.g. ``previous_result.block``); missing columns are filled with
+    Gaussian noise drawn from ``generator``.  ``size``/``dtype``/``device`` default
+    to those of ``operator`` (``.shape``/``.dtype``/``.device``) or of ``initial``.
+    """
+    matmat = _as_matmat(operator)
+    if size is None:
+        size = initial.shape[0] if initial is not None else operator.shape[0]
+    dtype = dtype or (initial.dtype if initial is not None else operator.dtype)
+    device = device or (initial.device if initial is not None else operator.device)
+    if not 1 <= k <= size:
+        raise ValueError(f"k must be in 1..{size}, got {k}")
+    block_size = min(k + guard, size)
+    if 3 * block_size > size:  # small problem: the Rayleigh–Ritz basis would span everything
+        block_size = k
+    X = torch.empty(size, 0, dtype=dtype, device=device)
+    if initial is not None:
+        X = initial.to(dtype=dtype, device=device)[:, :block_size]
+    if X.shape[1] < block_size:
+        noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
+        X = torch.cat([X, noise], dim=1)
+
+    X, _, _ = _orthonormal_basis(X)
+    if X.shape[1] < block_size:  # a degenerate warm start: refill with noise
+        noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
+        X, _, _ = _orthonormal_basis(torch.cat([X, noise], dim=1))
+    matvecs = X.shape[1]
+    AX = matmat(X)
+    evals, C = torch.linalg.eigh(0.5 * ((X.T @ AX) + (X.T @ AX).T))
+    order = torch.argsort(evals, descending=True)
+    evals, C = evals[order], C[:, order]
+    X, AX = X @ C, AX @ C
+    P = AP = None
+    iterations = 0
+    converged = False
+    while True:
+        R = AX - X * evals
+        res = R.norm(dim=0)
+        scale = evals.abs().max().clamp_min(torch.finfo(dtype).tiny)
+        done = res <= tol * scale
+        if bool(done[:k].all()):
+            converged = True
+            break
+        if iterations >= max_iterations:
+            break
+        iterations += 1
+        active = ~done
+        W = R[:, active]
+        # Project W away from X for conditioning (X has orthonormal columns).
+        W = W - X @ (X.T @ W)
+        W, _, _ = _orthonormal_basis(W)
+        if W.shape[1] == 0:
+            break
+        AW = matmat(W)
+        matvecs += W.shape[1]
+        blocks = [X, W] + ([P] if P is not None else [])
+        ablocks = [AX, AW] + ([AP] if AP is not None else [])
+        S = torch.cat(blocks, dim=1)
+        AS = torch.cat(ablocks, dim=1)
+        Q, AQ, B = _orthonormal_basis(S, AS)
+        T = Q.T @ AQ
+        T = 0.5 * (T + T.T)
+        theta, Y = torch.linalg.eigh(T)
+        order = torch.argsort(theta, descending=True)[:X.shape[1]]
+        evals, Y = theta[order], Y[:, order]
+        coeffs = B @ Y                                   # coefficients in S
+        n_x = X.shape[1]
+        X_new, AX_new = S @ coeffs, AS @ coeffs
+        # New search direction: the part of the update outside the old X.
+        P = S[:, n_x:] @ coeffs[n_x:]
+        AP = AS[:, n_x:] @ coeffs[n_x:]
+        X, AX = X_new, AX_new
+    return EigenResult(eigenvalues=evals[:k].clone(), eigenvectors=X[:, :k].clone(),
+                       residual_norms=res[:k].clone(), iterations=iterations, matvecs=matvecs,
+                       converged=converged, block=X.clone())
+
+
+def magnitude_subspace_iteration(operator, k: int, *, initial: torch.Tensor | None = None,
+                                 tol: float = 1e-6, max_iterations: int = 1000,
+                                 generator: torch.Generator | None = None) -> EigenResult:
+    """The paper's eigenvalue procedure (Supplement 7.1): block power iteration with QR.
+
+    Finds the ``k`` eigenvalues of largest *absolute value*, ordered by
+    ``|λ|`` descending, stopping when the eigenvalue estimates change by less
+    than ``tol`` relative to the largest.  Eigenvalue estimates are the Rayleigh
+    quotients ``v_jᵀ A v_j`` (signed; the paper reads them off the QR factor).
+    """
+    matmat = _as_matmat(operator)
+    size = initial.shape[0] if initial is not None else operator.shape[0]
+    dtype = initial.dtype if initial is not None else operator.dtype
+    V = initial if initial is not None else torch.randn(size, k, dtype=dtype, generator=generator)
+    V = V[:, :k]
+    if hasattr(operator, "device"):
+        V = V.to(operator.device)
+    V, _ = torch.linalg.qr(V)
+    previous = torch.full((k,), float("inf"), dtype=dtype, device=V.device)
+    matvecs = 0
+    converged = False
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        W = matmat(V)
+        matvecs += k
+        estimates = (V * W).sum(dim=0)
+        change = (estimates - previous).abs().max()
+        previous = estimates
+        V, _ = torch.linalg.qr(W)
+        if change <= tol * estimates.abs().max():
+            converged = True
+            break
+    W = matmat(V)
+    matvecs += k
+    estimates = (V * W).sum(dim=0)
+    order = torch.argsort(estimates.abs(), descending=True)
+    estimates, V, W = estimates[order], V[:, order], W[:, order]
+    res = (W - V * estimates).norm(dim=0)
+    return EigenResult(eigenvalues=estimates, eigenvectors=V, residual_norms=res, iterations=iterations,
+                       matvecs=matvecs, converged=converged, block=V)
+
+
+def negative_top_as_nan(top_eigenvalues: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The paper's rule (Supplement 7.1): a negative top eigenvalue is NaN.
+
+    ``top_eigenvalues`` holds one top eigenvalue per iteration/snapshot.
+    Returns the masked copy and how many were negative.
+    """
+    negative = top_eigenvalues < 0
+    return torch.where(negative, torch.full_like(top_eigenvalues, float("nan")), top_eigenvalues), int(negative.sum())
