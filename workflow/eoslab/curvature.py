@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp, vjp, vmap
+from torch.func import functional_call, grad, grad_and_value, jvp, vjp, vmap
 
 from .criteria import Criterion
 
@@ -151,7 +151,7 @@ class DatasetCurvature:
                 z = f(params)
                 return self.criterion.loss(z, y).sum(), z.detach()
 
-            g, (loss, z) = grad(chunk_loss, has_aux=True)(self._params)
+            g, (loss, z) = grad_and_value(chunk_loss, has_aux=True)(self._params)
             total_loss += float(loss)
             total_correct += float(self.criterion.accuracy(z, y).sum())
             flat = self.space.flatten(g)

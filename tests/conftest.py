@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny float64 MLPs and data, with dense reference computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call
+
+from eoslab.arrays import save_arrays
+from eoslab.criteria import get_criterion
+from eoslab.curvature import ParameterSpace
+from eoslab.models import ACTIVATIONS, build_model
+
+ACTIVATION_NAMES = sorted(ACTIVATIONS)
+CRITERION_NAMES = ["cross_entropy", "mse"]
+
+
+class TinyProblem:
+    """A tiny MLP with data and dense autograd references (Hessian, Jacobian, G)."""
+
+    def __init__(self, activation="elu", criterion="cross_entropy", depth=3, width=5, n=17, d=4, o=3, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        self.model = build_model({"input_dim": d, "output_dim": o, "depth": depth, "width": width,
+                                  "activation": activation, "init_seed": seed})
+        # Non-zero biases so every term of the Hessian is exercised.
+        with torch.no_grad():
+            for linear in self.model.linears:
+                linear.bias.normal_(0, 0.3, generator=gen)
+        self.X = torch.randn(n, d, dtype=torch.float64, generator=gen)
+        self.y = torch.randint(0, o, (n,), generator=gen)
+        self.criterion = get_criterion(criterion)
+        self.space = ParameterSpace(self.model)
+        self.theta = self.space.flatten(self.space.values(self.model))
+
+    def outputs(self, theta):
+        return functional_call(self.model, self.space.unflatten(theta), (self.X,))
+
+    def loss(self, theta):
+        return self.criterion.loss(self.outputs(theta), self.y).mean()
+
+    def dense_hessian(self):
+        return torch.autograd.functional.hessian(self.loss, self.theta)
+
+    def dense_jacobian(self):
+        """∂f/∂θ per sample, shape (N, O, P)."""
+        return torch.func.jacrev(self.outputs)(self.theta)
+
+    def dense_gauss_newton(self):
+        J = self.dense_jacobian()
+        Hz = self.criterion.output_hessian(self.outputs(self.theta).detach(), self.y)
+        return torch.einsum("nop,noq,nqr->pr", J, Hz, J) / self.X.shape[0]
+
+
+@pytest.fixture
+def tiny_problem():
+    return TinyProblem
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.fixture
+def blob_data(tmp_path):
+    """A small separable 3-class data file for training tests."""
+    def make(n=60, d=8, c=3, seed=0, name="blobs.npz"):
+        rng = np.random.default_rng(seed)
+        centers = rng.normal(size=(c, d)) * 2
+        y = rng.integers(0, c, n)
+        X = centers[y] + rng.normal(size=(n, d))
+        path = tmp_path / name
+        save_arrays(path, X, y, c)
+        return path
+    return make

@@ -1,0 +1,379 @@
+"""Full-batch training by exponential Euler (Supplement 7.2) or gradient descent.
+
+One run writes into its output directory::
+
+    run.json              fully resolved configuration, data path and sha256
+    log.parquet           one row per iteration (see LOG_COLUMNS)
+    snapshots/NNNNNNN.pt  {"state_dict", "model", "iteration", "t"} every snapshot_every iterations
+    checkpoint.pt         state to resume from (weights, iteration, t, eigen warm start)
+    status.json           running / converged / diverged / max_iterations / interrupted / failed, with a message
+
+Iteration ``u`` of the loop, at parameters ``θ_u`` and integration time ``t_u``:
+compute the loss, accuracy and gradient over the whole training set; stop if
+the loss is not finite (diverged) or has reached the threshold (converged);
+otherwise compute the top ``k+1`` Hessian eigenpairs (warm-started from
+iteration ``u−1``), take one step and advance ``t`` by ``Δt``.  The log row of
+iteration ``u`` holds the quantities at ``θ_u`` and the ``Δt`` taken from it.
+
+Resume: ``checkpoint.pt`` and ``log.parquet`` are written (atomically, log first)
+every ``checkpoint_every`` iterations, and on SIGTERM (preemption).  Rerunning
+the same command loads the checkpoint, drops log rows past it and continues; on
+the CPU the result is bit-identical to an uninterrupted run because every
+random choice is seeded and the eigensolver's warm-start block is checkpointed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .arrays import load_arrays
+from .criteria import CRITERIA, PAPER_LOSS_THRESHOLDS, get_criterion
+from .curvature import HessianOperator
+from .eigensolvers import top_eigenpairs
+from .integrators import exponential_euler_step, gradient_descent_step
+from .io import read_json, save_torch, sha256sum, write_json, write_parquet
+from .models import MODEL_DEFAULTS, build_model, resolve_model_config
+
+log = logging.getLogger(__name__)
+
+INTEGRATORS = ("exponential_euler", "gradient_descent")
+STATUSES = ("running", "converged", "diverged", "max_iterations", "interrupted", "failed")
+
+
+class ConfigError(ValueError):
+    """A training configuration value has the wrong type or range."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored resolved in ``run.json``)."""
+
+    data: str
+    criterion: str = "cross_entropy"
+    # model (see eoslab.models.MODEL_DEFAULTS)
+    depth: int = MODEL_DEFAULTS["depth"]
+    width: int = MODEL_DEFAULTS["width"]
+    activation: str = MODEL_DEFAULTS["activation"]
+    init: str = MODEL_DEFAULTS["init"]
+    gain: float | None = None
+    init_seed: int = 0
+    dtype: str = "float64"
+    # dynamics
+    integrator: str = "exponential_euler"
+    lr: float = 1.0                      # η: the cap on Δt (exp. Euler) or the step size (GD)
+    loss_threshold: float | None = None  # None: the paper's 0.01 (CE) / 0.02 (MSE)
+    max_iterations: int = 100_000
+    num_eigenpairs: int | None = None    # k; None: number of outputs O (the paper's choice)
+    eig_tol: float = 1e-6                # residual tolerance relative to |λ_1|
+    eig_max_iterations: int = 100
+    eig_every: int = 1                   # GD only: log eigenvalues every n iterations (0: never)
+    eig_seed: int = 0
+    # output
+    snapshot_every: int = 100
+    checkpoint_every: int = 100
+    chunk_size: int = 1024
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ConfigError(f"unknown training config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        ints = ("depth", "width", "init_seed", "max_iterations", "eig_max_iterations", "eig_every", "eig_seed",
+                "snapshot_every", "checkpoint_every", "chunk_size")
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"training config '{name}' must be a non-negative integer, got {value!r}")
+        for name in ("snapshot_every", "checkpoint_every", "chunk_size", "eig_max_iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"training config '{name}' must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "eig_tol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"training config '{name}' must be a positive number, got {value!r}")
+        if self.loss_threshold is not None and (not isinstance(self.loss_threshold, (int, float))
+                                                or self.loss_threshold < 0):
+            raise ConfigError(f"training config 'loss_threshold' must be a non-negative number or null, "
+                             f"got {self.loss_threshold!r}")
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"training config 'criterion' must be one of {sorted(CRITERIA)}, got {self.criterion!r}")
+        if self.integrator not in INTEGRATORS:
+            raise ConfigError(f"training config 'integrator' must be one of {list(INTEGRATORS)}, "
+                             f"got {self.integrator!r}")
+        if self.num_eigenpairs is not None and (isinstance(self.num_eigenpairs, bool)
+                                                or not isinstance(self.num_eigenpairs, int)
+                                                or self.num_eigenpairs < 1):
+            raise ConfigError(f"training config 'num_eigenpairs' must be a positive integer or null, "
+                             f"got {self.num_eigenpairs!r}")
+        if not isinstance(self.device, str):
+            raise ConfigError(f"training config 'device' must be a string, got {self.device!r}")
+
+    def model_config(self, input_dim: int, output_dim: int) -> dict[str, Any]:
+        try:
+            return self._model_config(input_dim, output_dim)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from error
+
+    def _model_config(self, input_dim: int, output_dim: int) -> dict[str, Any]:
+        return resolve_model_config({
+            "input_dim": input_dim, "output_dim": output_dim, "depth": self.depth, "width": self.width,
+            "activation": self.activation, "init": self.init, "gain": self.gain, "init_seed": self.init_seed,
+            "dtype": self.dtype})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class RunPaths:
+    root: Path
+    run: Path = field(init=False)
+    log: Path = field(init=False)
+    status: Path = field(init=False)
+    checkpoint: Path = field(init=False)
+    snapshots: Path = field(init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.run = self.root / "run.json"
+        self.log = self.root / "log.parquet"
+        self.status = self.root / "status.json"
+        self.checkpoint = self.root / "checkpoint.pt"
+        self.snapshots = self.root / "snapshots"
+
+    def snapshot(self, iteration: int) -> Path:
+        return self.snapshots / f"{iteration:07d}.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class _Preempted(Exception):
+    pass
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or recognise as finished) one training run; return its final status dict.
+
+    Raises :class:`TrainingDiverged` after recording a diverged run in ``status.json``.
+    """
+    config.validate()
+    paths = RunPaths(out_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    data = load_arrays(config.data)
+    device = resolve_device(config.device)
+    model_config = config.model_config(data.input_dim, data.num_classes)
+    criterion = get_criterion(config.criterion)
+    threshold = PAPER_LOSS_THRESHOLDS[config.criterion] if config.loss_threshold is None else config.loss_threshold
+    k = config.num_eigenpairs or data.num_classes
+    resolved = {
+        **dataclasses.asdict(config),
+        "data": os.path.abspath(config.data),
+        "data_sha256": sha256sum(config.data),
+        "num_samples": data.num_samples,
+        "num_classes": data.num_classes,
+        "loss_threshold": threshold,
+        "num_eigenpairs": k,
+        "model": model_config,
+    }
+    # What a resumed run must agree on (device/chunking change rounding, not the run).
+    identity = {key: value for key, value in resolved.items() if key not in ("device", "chunk_size", "data")}
+    resolved["config_digest"] = _digest(identity)
+    runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device)}
+
+    if paths.run.exists():
+        previous = read_json(paths.run)
+        if previous.get("config_digest") != resolved["config_digest"]:
+            raise ConfigError(f"{paths.run} describes a different run (config or data changed); "
+                             f"remove {paths.root} or choose another output directory")
+        if paths.status.exists():
+            status = read_json(paths.status)
+            if status.get("status") in ("converged", "max_iterations"):
+                log.info("run in %s already finished (%s); nothing to do", paths.root, status["status"])
+                return status
+    write_json(paths.run, {**resolved, **runtime})
+
+    dtype = torch.float64 if config.dtype == "float64" else torch.float32
+    X = torch.as_tensor(data.X, dtype=dtype, device=device)
+    y = torch.as_tensor(data.y, device=device)
+    model = build_model(model_config, device=device)
+    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
+    space = hessian.space
+    generator = torch.Generator().manual_seed(config.eig_seed)
+
+    iteration, t, block, rows = 0, 0.0, None, []
+    if paths.checkpoint.exists():
+        state = torch.load(paths.checkpoint, map_location=device, weights_only=True)
+        if state.get("config_digest") != resolved["config_digest"]:
+            raise ConfigError(f"{paths.checkpoint} belongs to a different run; remove {paths.root} to start over")
+        model.load_state_dict(state["state_dict"])
+        iteration, t, block = int(state["iteration"]), float(state["t"]), state["block"]
+        if paths.log.exists():
+            logged = pd.read_parquet(paths.log)
+            rows = logged[logged["iteration"] < iteration].to_dict("records")
+        if len(rows) != iteration:
+            raise RuntimeError(f"{paths.log} holds {len(rows)} rows before iteration {iteration} "
+                               f"but the checkpoint expects {iteration}; remove {paths.root} to start over")
+        log.info("resuming %s from iteration %d (t = %.6g)", paths.root, iteration, t)
+    else:
+        rows = []
+        _save_snapshot(paths, model, model_config, iteration, t)
+    hessian.refresh()
+
+    def save_checkpoint() -> None:
+        write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
+        save_torch(paths.checkpoint, {"state_dict": model.state_dict(), "iteration": iteration, "t": t,
+                                      "block": block, "config_digest": resolved["config_digest"]})
+
+    def write_status(status: str, message: str, row: dict | None) -> dict[str, Any]:
+        result = {"status": status, "message": message, "iteration": iteration, "t": t,
+                  "loss": None if row is None else row["loss"], "wall_seconds": time.time() - started}
+        write_json(paths.status, result)
+        return result
+
+    started = time.time()
+    write_status("running", "training", None)
+    preempted = {"flag": False}
+    previous_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        preempted["flag"] = True
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+        handler_installed = True
+    except ValueError:  # signal handlers can only be installed from the main thread
+        handler_installed = False
+    bar = tqdm(total=config.max_iterations, initial=iteration, disable=not progress, desc=paths.root.name,
+               mininterval=1.0, dynamic_ncols=True)
+    theta = space.flatten(space.values(model))
+    try:
+        while True:
+            result = hessian.loss_and_gradient()
+            grad_norm = float(result.gradient.norm())
+            row = {"iteration": iteration, "t": t, "dt": math.nan, "loss": result.loss,
+                   "accuracy": result.accuracy, "grad_norm": grad_norm}
+            row.update({f"lambda_{j + 1}": math.nan for j in range(k + 1)})
+            row.update({"eig_iterations": 0, "eig_matvecs": 0, "eig_max_residual": math.nan, "eig_converged": True})
+            if not (math.isfinite(result.loss) and math.isfinite(grad_norm)):
+                rows.append(row)
+                message = (f"training loss became {result.loss} (gradient norm {grad_norm}) at iteration "
+                           f"{iteration}, t = {t:.6g}; the run diverged")
+                write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
+                _save_snapshot(paths, model, model_config, iteration, t)
+                write_status("diverged", message, row)
+                raise TrainingDiverged(message)
+            if result.loss <= threshold or iteration >= config.max_iterations:
+                rows.append(row)
+                status = "converged" if result.loss <= threshold else "max_iterations"
+                message = (f"training loss {result.loss:.6g} <= {threshold} at iteration {iteration}"
+                           if status == "converged" else
+                           f"reached max_iterations = {config.max_iterations} with loss {result.loss:.6g}")
+                _save_snapshot(paths, model, model_config, iteration, t)
+                save_checkpoint()
+                final = write_status(status, message, row)
+                log.info("%s: %s", paths.root, message)
+                return final
+
+            need_eigen = config.integrator == "exponential_euler" or (
+                config.eig_every > 0 and iteration % config.eig_every == 0)
+            if need_eigen:
+                eig = top_eigenpairs(hessian, k + 1, initial=block, tol=config.eig_tol,
+                                     max_iterations=config.eig_max_iterations, generator=generator)
+                block = eig.block
+                row.update({f"lambda_{j + 1}": float(v) for j, v in enumerate(eig.eigenvalues)})
+                row.update({"eig_iterations": eig.iterations, "eig_matvecs": eig.matvecs,
+                            "eig_max_residual": float(eig.residual_norms.max()), "eig_converged": eig.converged})
+                if not eig.converged:
+                    log.warning("iteration %d: eigensolver stopped after %d iterations with max residual %.3g "
+                                "(tolerance %.3g relative to |lambda_1| = %.3g)", iteration, eig.iterations,
+                                row["eig_max_residual"], config.eig_tol, abs(row["lambda_1"]))
+            if config.integrator == "exponential_euler":
+                theta, info = exponential_euler_step(theta, result.gradient, eig.eigenvalues,
+                                                     eig.eigenvectors[:, :k], config.lr)
+            else:
+                theta, info = gradient_descent_step(theta, result.gradient, config.lr)
+            _load_flat(model, space, theta)
+            hessian.refresh()
+            row["dt"] = info.dt
+            rows.append(row)
+            iteration += 1
+            t += info.dt
+            bar.update(1)
+            bar.set_postfix(loss=f"{result.loss:.4g}", lam1=f"{row['lambda_1']:.4g}", t=f"{t:.4g}", refresh=False)
+            if iteration % config.snapshot_every == 0:
+                _save_snapshot(paths, model, model_config, iteration, t)
+            if iteration % config.checkpoint_every == 0:
+                save_checkpoint()
+            if preempted["flag"]:
+                raise _Preempted()
+    except TrainingDiverged:
+        raise
+    except _Preempted:
+        save_checkpoint()
+        write_status("interrupted", f"SIGTERM received; checkpoint written at iteration {iteration}", None)
+        log.warning("SIGTERM: checkpoint written at iteration %d; rerun the same command to resume", iteration)
+        raise SystemExit(143)
+    except BaseException as error:
+        write_status("failed", f"{type(error).__name__}: {error}", None)
+        raise
+    finally:
+        bar.close()
+        if handler_installed:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _log_columns(k: int) -> list[str]:
+    return (["iteration", "t", "dt", "loss", "accuracy", "grad_norm"] + [f"lambda_{j + 1}" for j in range(k + 1)]
+            + ["eig_iterations", "eig_matvecs", "eig_max_residual", "eig_converged"])
+
+
+def _load_flat(model: torch.nn.Module, space, theta: torch.Tensor) -> None:
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in space.unflatten(theta).items():
+            named[name].copy_(value)
+
+
+def _save_snapshot(paths: RunPaths, model, model_config: dict, iteration: int, t: float) -> None:
+    state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    save_torch(paths.snapshot(iteration), {"state_dict": state, "model": model_config,
+                                           "iteration": iteration, "t": t})
+
+
+def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model stored in a snapshot; returns ``(model, snapshot_dict)``."""
+    snapshot = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(snapshot["model"], device=device)
+    model.load_state_dict(snapshot["state_dict"])
+    return model, snapshot
