@@ -1,0 +1,161 @@
+"""End-to-end training: files, snapshots, resume after a kill, divergence, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eoslab.cli import main
+from eoslab.curvature import HessianOperator
+from eoslab.criteria import get_criterion
+from eoslab.training import TrainConfig, TrainingDiverged, load_snapshot, train
+
+SMALL = {"depth": 3, "width": 16, "snapshot_every": 5, "checkpoint_every": 5}
+
+
+def _config(data, **overrides):
+    return TrainConfig.from_dict({"data": str(data), **SMALL, **overrides})
+
+
+def test_train_writes_the_documented_files(blob_data, tmp_path):
+    out = tmp_path / "run"
+    status = train(_config(blob_data()), out, progress=False)
+    assert status["status"] == "converged"
+    assert status["loss"] <= 0.01
+    run = json.loads((out / "run.json").read_text())
+    assert run["data_sha256"] and run["num_eigenpairs"] == 3 and run["model"]["gain"] == pytest.approx(2 ** 0.5)
+    assert run["loss_threshold"] == 0.01
+    logged = pd.read_parquet(out / "log.parquet")
+    last = status["iteration"]
+    assert logged["iteration"].tolist() == list(range(last + 1))
+    assert {"t", "dt", "loss", "accuracy", "grad_norm", "lambda_1", "lambda_4", "eig_max_residual"} <= set(logged)
+    # t accumulates Δt and Δt = min(1/λ_{k+1}, η)
+    np.testing.assert_allclose(logged["t"].iloc[1:].to_numpy(), logged["dt"].cumsum().iloc[:-1].to_numpy(), rtol=1e-12)
+    expected_dt = np.minimum(1.0 / logged["lambda_4"].iloc[:-1].clip(lower=0), 1.0)
+    np.testing.assert_allclose(logged["dt"].iloc[:-1], expected_dt, rtol=1e-12)
+    assert logged["loss"].iloc[-1] <= 0.01 < logged["loss"].iloc[-2]
+    snapshots = sorted(p.name for p in (out / "snapshots").iterdir())
+    expected = sorted({f"{i:07d}.pt" for i in range(0, last + 1, 5)} | {f"{last:07d}.pt"})
+    assert snapshots == expected
+
+
+def test_snapshot_rebuilds_the_model_and_its_logged_loss(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "run"
+    train(_config(data), out, progress=False)
+    logged = pd.read_parquet(out / "log.parquet").set_index("iteration")
+    model, snapshot = load_snapshot(out / "snapshots" / "0000005.pt")
+    assert set(snapshot) == {"state_dict", "model", "iteration", "t"}
+    assert snapshot["iteration"] == 5 and snapshot["t"] == logged.loc[5, "t"]
+    arrays = np.load(data)
+    X, y = torch.as_tensor(arrays["X"]), torch.as_tensor(arrays["y"])
+    result = HessianOperator(model, get_criterion("cross_entropy"), X, y).loss_and_gradient()
+    assert result.loss == pytest.approx(logged.loc[5, "loss"], rel=1e-12)
+
+
+def test_same_seeds_same_numbers(blob_data, tmp_path):
+    data = blob_data()
+    train(_config(data), tmp_path / "a", progress=False)
+    train(_config(data), tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a/log.parquet"), pd.read_parquet(tmp_path / "b/log.parquet"))
+    train(_config(data, init_seed=1), tmp_path / "c", progress=False)
+    assert not pd.read_parquet(tmp_path / "c/log.parquet")["loss"].equals(pd.read_parquet(tmp_path / "a/log.parquet")["loss"])
+
+
+def test_finished_run_is_not_recomputed_and_changed_config_is_refused(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "run"
+    first = train(_config(data), out, progress=False)
+    mtime = (out / "log.parquet").stat().st_mtime_ns
+    again = train(_config(data), out, progress=False)
+    assert again["iteration"] == first["iteration"]
+    assert (out / "log.parquet").stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match="describes a different run"):
+        train(_config(data, lr=0.5), out, progress=False)
+
+
+def _cli(data, out, *extra):
+    return [sys.executable, "-m", "eoslab.cli", "train", "--data", str(data), "--out", str(out), "--no-progress",
+            "--depth", "3", "--width", "16", "--lr", "0.05", "--max-iterations", "60",
+            "--snapshot-every", "10", "--checkpoint-every", "3", *extra]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_resumes_bit_identically(blob_data, tmp_path, kill_signal):
+    data = blob_data()
+    reference = tmp_path / "reference"
+    subprocess.run(_cli(data, reference), check=True, capture_output=True)
+    resumed = tmp_path / "resumed"
+    process = subprocess.Popen(_cli(data, resumed), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (resumed / "checkpoint.pt").exists():  # kill once at least one checkpoint exists
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline
+        time.sleep(0.01)
+    time.sleep(0.3)
+    process.send_signal(kill_signal)
+    process.wait()
+    assert process.returncode != 0, "the run finished before it could be interrupted; make it longer"
+    if kill_signal == signal.SIGTERM:
+        assert process.returncode == 143
+        assert json.loads((resumed / "status.json").read_text())["status"] == "interrupted"
+    interrupted_at = torch.load(resumed / "checkpoint.pt", weights_only=True)["iteration"]
+    assert 0 < interrupted_at < 60
+    subprocess.run(_cli(data, resumed), check=True, capture_output=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "log.parquet"), pd.read_parquet(reference / "log.parquet"),
+                                  check_exact=True)
+    final_ref = torch.load(reference / "snapshots" / "0000060.pt", weights_only=True)
+    final_res = torch.load(resumed / "snapshots" / "0000060.pt", weights_only=True)
+    for name, tensor in final_ref["state_dict"].items():
+        assert torch.equal(tensor, final_res["state_dict"][name]), name
+    assert final_res["t"] == final_ref["t"]
+    assert json.loads((resumed / "status.json").read_text())["status"] == "max_iterations"
+    leftovers = [p for p in resumed.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_diverging_run_is_recorded(blob_data, tmp_path):
+    out = tmp_path / "run"
+    config = _config(blob_data(), integrator="gradient_descent", lr=1e6, criterion="mse")
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        train(config, out, progress=False)
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "diverged" and "iteration" in status["message"]
+    logged = pd.read_parquet(out / "log.parquet")
+    last = logged.iloc[-1]
+    assert not (np.isfinite(last["loss"]) and np.isfinite(last["grad_norm"]))
+    assert np.isfinite(logged["loss"].iloc[0]) and np.isfinite(logged["grad_norm"].iloc[0])
+    assert len(logged) == status["iteration"] + 1
+
+
+def test_cli_exit_codes_and_messages(blob_data, tmp_path, capsys):
+    data = blob_data()
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "ok"), "--no-progress",
+                 "--depth", "2", "--width", "8"]) == 0
+    assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "missing.npz" in capsys.readouterr().err
+    config = tmp_path / "bad.yaml"
+    config.write_text("width: wide\n")
+    assert main(["train", "--data", str(data), "--config", str(config), "--out", str(tmp_path / "y")]) == 2
+    assert "'width' must be a non-negative integer" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "z"), "--no-progress", "--depth", "2",
+                 "--width", "8", "--integrator", "gradient_descent", "--lr", "1e6", "--criterion", "mse"]) == 3
+    assert "diverged" in capsys.readouterr().err
+
+
+def test_gradient_descent_logs_sharpness_every_n(blob_data, tmp_path):
+    out = tmp_path / "gd"
+    train(_config(blob_data(), integrator="gradient_descent", lr=0.05, eig_every=4, max_iterations=9), out,
+          progress=False)
+    logged = pd.read_parquet(out / "log.parquet")
+    has_eig = logged["lambda_1"].notna().tolist()
+    assert has_eig == [i % 4 == 0 and i < 9 for i in range(10)]
+    np.testing.assert_allclose(logged["dt"].iloc[:-1], 0.05)
