@@ -3,9 +3,17 @@
 ``eoslab train --data FILE.npz --out DIR [--config FILE.yaml] [--KEY VALUE ...]``
 trains one network; every :class:`eoslab.training.TrainConfig` field can come
 from the YAML/JSON config file and be overridden by a flag of the same name
-(underscores or dashes).  Exit status: 0 finished (converged or
-max_iterations), 2 bad input, 3 diverged, 143 interrupted by SIGTERM
-(rerun the same command to resume).
+(underscores or dashes).
+
+``eoslab data dice|cifar10|atrial-fibrillation|sst --out POOL.npz ...`` prepares
+a data set's pool; ``eoslab data subset --pool POOL.npz --size N --seed S --out
+FILE.npz`` draws a training subset (``--split test`` writes the test set);
+``eoslab data figure5 --pool DICE_POOL.npz --out results/figures/fig05`` draws
+Figure 5.
+
+Exit status: 0 success (training converged or reached max_iterations), 2 bad
+input (message names the key or file), 3 training diverged, 143 interrupted by
+SIGTERM (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import typing
 import yaml
 
 from .arrays import DataFileError
+from .datasets.download import DownloadError
 from .training import ConfigError, TrainConfig, TrainingDiverged, train
 
 
@@ -74,19 +83,84 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_parser(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="prepare data pools, subsets and Figure 5")
+    sub = parser.add_subparsers(dest="data_command", required=True)
+    dice = sub.add_parser("dice", help="generate the synthetic dice set (Supplement 7.3)")
+    dice.add_argument("--out", required=True)
+    dice.add_argument("--seed", type=int, default=0)
+    dice.add_argument("--per-class", type=int, default=20_000)
+    dice.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    dice.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    for name, default in (("cifar10", "resources/cifar-10-batches-py"),
+                          ("atrial-fibrillation", "resources/AtrialFibrillation"),
+                          ("sst", "resources/stanfordSentimentTreebank")):
+        p = sub.add_parser(name, help=f"prepare the {name} pool from {default}")
+        p.add_argument("--out", required=True)
+        p.add_argument("--root", default=default, help=f"raw data directory (default: {default})")
+        p.add_argument("--download", action="store_true", help="download the raw data if --root is missing")
+        if name == "atrial-fibrillation":
+            p.add_argument("--stride", type=int, default=8)
+        if name == "sst":
+            p.add_argument("--model", default="resources/roberta-base",
+                           help="RoBERTa-base directory or hub name (default: resources/roberta-base)")
+            p.add_argument("--batch-size", type=int, default=64)
+            p.add_argument("--device", default=None)
+            p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    subset = sub.add_parser("subset", help="draw a seeded training subset (or the test split) of a pool")
+    subset.add_argument("--pool", required=True)
+    subset.add_argument("--size", type=int)
+    subset.add_argument("--seed", type=int, default=0)
+    subset.add_argument("--split", choices=("train", "test"), default="train")
+    subset.add_argument("--out", required=True)
+    figure = sub.add_parser("figure5", help="Figure 5: dice examples")
+    figure.add_argument("--pool", required=True)
+    figure.add_argument("--out", required=True, help="path without extension; writes .pdf and .png")
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .datasets import prepare
+    from .datasets.pools import write_subset
+
+    command = args.data_command
+    if command == "dice":
+        path = prepare.prepare_dice(args.out, seed=args.seed, per_class=args.per_class, workers=args.workers,
+                                    progress=not args.no_progress)
+    elif command == "cifar10":
+        path = prepare.prepare_cifar10(args.out, args.root, download=args.download)
+    elif command == "atrial-fibrillation":
+        path = prepare.prepare_atrial_fibrillation(args.out, args.root, download=args.download, stride=args.stride)
+    elif command == "sst":
+        path = prepare.prepare_sst(args.out, args.root, args.model, download=args.download,
+                                   batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
+    elif command == "subset":
+        if args.split == "train" and args.size is None:
+            raise ConfigError("--size is required for a training subset")
+        path = write_subset(args.pool, args.size, args.seed, args.out, split=args.split)
+    else:
+        from .figures.dice_examples import figure05
+
+        path = ", ".join(map(str, figure05(args.pool, args.out)))
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eoslab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(subparsers)
+    _add_data_parser(subparsers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "train":
             return _train(args)
-    except (DataFileError, ConfigError) as error:
+        if args.command == "data":
+            return _data(args)
+    except (DataFileError, ConfigError, DownloadError) as error:
         print(f"eoslab {args.command}: error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

@@ -1,0 +1,1 @@
+"""Figures of the paper, each a function that writes ``.pdf`` and ``.png`` atomically."""

@@ -1,0 +1,45 @@
+"""Figure 5: examples of the synthetic dice images, one column per class."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..datasets.pools import load_pool  # noqa: E402
+from ..io import atomic_write  # noqa: E402
+
+
+def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
+    """Write ``stem.pdf`` and ``stem.png`` atomically."""
+    paths = []
+    for ext in ("pdf", "png"):
+        path = Path(f"{stem}.{ext}")
+        atomic_write(path, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=200, bbox_inches="tight"))
+        paths.append(path)
+    return paths
+
+
+def figure05(pool_path: str | os.PathLike, stem: str | os.PathLike, rows: int = 6) -> list[Path]:
+    """A grid of the first ``rows`` test images of every class (ink dark on white)."""
+    arrays, card = load_pool(pool_path)
+    X, y, names = arrays["X_test"], arrays["y_test"], card["class_names"]
+    fig, axes = plt.subplots(rows, len(names), figsize=(1.1 * len(names), 1.1 * rows))
+    for c, name in enumerate(names):
+        examples = np.flatnonzero(y == c)[:rows]
+        for r in range(rows):
+            ax = axes[r, c]
+            ax.imshow(X[examples[r]], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+    fig.suptitle("Figure 5: examples of synthetic imagery (one column per class)", fontsize=9)
+    paths = save_figure(fig, stem)
+    plt.close(fig)
+    return paths
