@@ -37,6 +37,7 @@ def main():
     parser.add_argument("--cold-tol", type=float, default=1e-4)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--method", default="lanczos", choices=("krylov", "lanczos", "lobpcg"))
     args = parser.parse_args()
 
     from eoslab.criteria import CrossEntropy
@@ -44,7 +45,6 @@ def main():
     from eoslab.eigensolvers import top_eigenpairs
     from eoslab.integrators import exponential_euler_step
     from eoslab.models import build_model, count_parameters
-    from eoslab.training import _load_flat
 
     device = torch.device(args.device)
     N, k = args.num_samples, 10
@@ -55,7 +55,8 @@ def main():
     y = torch.randint(0, 10, (N,), generator=gen).to(device)
     op = HessianOperator(model, CrossEntropy(), X, y, chunk_size=args.chunk_size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"MLP 3072→512×5→10, P = {P:,}, N = {N}, float64, {name}, torch {torch.__version__}")
+    print(f"MLP 3072→512×5→10, P = {P:,}, N = {N}, float64, {name}, torch {torch.__version__}, "
+          f"eigensolver {args.method}")
 
     op.loss_and_gradient()  # warm-up
     sync(device)
@@ -77,7 +78,7 @@ def main():
           f"({12 * N * P * cols / t_block / 1e9:.1f} GFLOP/s)")
 
     t0 = time.perf_counter()
-    eig = top_eigenpairs(op, k + 1, tol=args.cold_tol, generator=torch.Generator().manual_seed(0))
+    eig = top_eigenpairs(op, k + 1, tol=args.cold_tol, method=args.method, generator=torch.Generator().manual_seed(0))
     sync(device)
     print(f"cold eigensolve (tol {args.cold_tol:g}): {time.perf_counter() - t0:.1f} s, {eig.matvecs} products, "
           f"λ1 = {eig.eigenvalues[0]:.5g}, λ{k + 1} = {eig.eigenvalues[k]:.5g}")
@@ -86,10 +87,11 @@ def main():
     for step in range(args.steps):
         t0 = time.perf_counter()
         result = op.loss_and_gradient()
-        eig = top_eigenpairs(op, k + 1, tol=args.tol, initial=block, generator=torch.Generator().manual_seed(0))
+        eig = top_eigenpairs(op, k + 1, tol=args.tol, initial=block, method=args.method,
+                             generator=torch.Generator().manual_seed(0))
         block = eig.block
         theta, info = exponential_euler_step(theta, result.gradient, eig.eigenvalues, eig.eigenvectors[:, :k], args.lr)
-        _load_flat(model, op.space, theta)
+        op.space.assign(model, theta)
         op.refresh()
         sync(device)
         seconds = time.perf_counter() - t0

@@ -13,6 +13,13 @@ tolerance, ``max_j ‖A v_j − λ_j v_j‖ ≤ tol · |λ_1|``:
   tol²/10, since eigenvalue errors scale like squared residuals) and report
   the residuals it actually reached.
 
+``--scenario warm`` measures what the trainer does at every iteration instead:
+the pairs are first solved tightly (untimed), the network takes one
+exponential Euler step, and each solver is timed on the new Hessian starting
+from the previous answer — eoslab from the previous Ritz block, ARPACK from
+one vector (the sum of the previous eigenvectors; it takes only one), and
+PyHessian, which has no warm start, from scratch.
+
 Afterwards every solver's eigenpairs are checked with one independent
 operator (eoslab's Hessian product, itself tested against dense autograd):
 the table prints wall time, Hessian-vector products, the achieved maximum
@@ -51,19 +58,36 @@ def make_problem(args):
     return model, X, y
 
 
-def run_eoslab(args, model, X, y):
+def warm_start(args, model, X, y):
+    """Solve tightly, take one exponential Euler step (in place); return the previous block."""
+    from eoslab.criteria import CrossEntropy
+    from eoslab.curvature import HessianOperator
+    from eoslab.eigensolvers import top_eigenpairs
+    from eoslab.integrators import exponential_euler_step
+
+    operator = HessianOperator(model, CrossEntropy(), X, y, chunk_size=args.chunk_size)
+    result = top_eigenpairs(operator, args.k + 1, tol=1e-8, max_iterations=500,
+                            generator=torch.Generator().manual_seed(args.seed))
+    gradient = operator.loss_and_gradient().gradient
+    theta = operator.space.flatten(operator.space.values(model))
+    theta, _ = exponential_euler_step(theta, gradient, result.eigenvalues, result.eigenvectors[:, :args.k], 1.0)
+    operator.space.assign(model, theta)
+    return result.block
+
+
+def run_eoslab(args, model, X, y, previous=None):
     from eoslab.criteria import CrossEntropy
     from eoslab.curvature import HessianOperator
     from eoslab.eigensolvers import top_eigenpairs
 
     operator = HessianOperator(model, CrossEntropy(), X, y, chunk_size=args.chunk_size)
-    result = top_eigenpairs(operator, args.k, tol=args.tol, max_iterations=500,
+    result = top_eigenpairs(operator, args.k, tol=args.tol, max_iterations=500, initial=previous,
                             generator=torch.Generator().manual_seed(args.seed))
     return result.eigenvalues, result.eigenvectors, operator.num_matvecs, {"iterations": result.iterations,
                                                                             "converged": result.converged}
 
 
-def run_curvlinops(args, model, X, y):
+def run_curvlinops(args, model, X, y, previous=None):
     from curvlinops import HessianLinearOperator
     from scipy.sparse.linalg import eigsh
 
@@ -82,13 +106,14 @@ def run_curvlinops(args, model, X, y):
         return matvec(v)
 
     counted_operator = LinearOperator(scipy_operator.shape, matvec=counted, dtype=np.float64)
-    v0 = np.random.default_rng(args.seed).standard_normal(scipy_operator.shape[0])
+    v0 = (previous[:, :args.k].sum(1).numpy() if previous is not None
+          else np.random.default_rng(args.seed).standard_normal(scipy_operator.shape[0]))
     evals, evecs = eigsh(counted_operator, k=args.k, which="LA", tol=args.tol, v0=v0)
     order = np.argsort(evals)[::-1]
     return (torch.from_numpy(evals[order].copy()), torch.from_numpy(evecs[:, order].copy()), counter["matvecs"], {})
 
 
-def run_pyhessian(args, model, X, y):
+def run_pyhessian(args, model, X, y, previous=None):
     from pyhessian import hessian
 
     torch.set_default_dtype(torch.float64)  # PyHessian draws its vectors with the default dtype
@@ -121,8 +146,9 @@ def child(args):
 
     torch.set_num_threads(args.threads)
     model, X, y = make_problem(args)
+    previous = warm_start(args, model, X, y) if args.scenario == "warm" else None
     start = time.perf_counter()
-    evals, evecs, matvecs, extra = SOLVERS[args.solver](args, model, X, y)
+    evals, evecs, matvecs, extra = SOLVERS[args.solver](args, model, X, y, previous)
     seconds = time.perf_counter() - start
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     torch.set_default_dtype(torch.float64)
@@ -149,6 +175,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--solvers", default="eoslab,curvlinops,pyhessian")
+    parser.add_argument("--scenario", choices=("cold", "warm"), default="cold")
     parser.add_argument("--solver", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tol_pyhessian is None:
@@ -161,7 +188,7 @@ def main():
     model, _, _ = make_problem(args)
     print(f"MLP {args.input_dim}→{args.width}×{args.depth - 1}→{args.classes}, P = {count_parameters(model):,}, "
           f"N = {args.num_samples}, float64, top-{args.k} Hessian eigenpairs, residual tol {args.tol:g}·|λ1|, "
-          f"{args.threads} threads, torch {torch.__version__}")
+          f"{args.threads} threads, torch {torch.__version__}, {args.scenario} start")
     results = {}
     for solver in args.solvers.split(","):
         command = [sys.executable, __file__, "--solver", solver] + sys.argv[1:]

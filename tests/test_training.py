@@ -44,6 +44,7 @@ def test_train_writes_the_documented_files(blob_data, tmp_path):
     snapshots = sorted(p.name for p in (out / "snapshots").iterdir())
     expected = sorted({f"{i:07d}.pt" for i in range(0, last + 1, 5)} | {f"{last:07d}.pt"})
     assert snapshots == expected
+    assert not (out / "checkpoint.pt").exists()   # a finished run keeps log and snapshots only
 
 
 def test_snapshot_rebuilds_the_model_and_its_logged_loss(blob_data, tmp_path):

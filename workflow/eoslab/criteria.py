@@ -28,30 +28,32 @@ paper's 0.02 threshold a per-entry squared error.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 import torch.nn.functional as F
 
 
-class Criterion:
+class Criterion(abc.ABC):
     """Interface: per-sample loss, output Hessian products and square root."""
 
     name: str = ""
 
+    @abc.abstractmethod
     def loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-sample criterion ``l(z_n, y_n)``, shape ``(N,)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def output_hessian(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``H_z l`` per sample, shape ``(N, O, O)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def output_hessian_matmul(self, z: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """``(H_z l) u`` for ``u`` of shape ``(..., N, O)`` without forming ``H_z l``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def output_hessian_sqrt(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A square root ``R`` with ``RᵀR = H_z l`` per sample, shape ``(N, O, O)``."""
-        raise NotImplementedError
 
     @staticmethod
     def accuracy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,13 @@ class ParameterSpace:
         pieces = torch.split(vector, self.numels)
         return {n: piece.view(shape) for n, piece, shape in zip(self.names, pieces, self.shapes)}
 
+    def assign(self, model: nn.Module, vector: torch.Tensor) -> None:
+        """Copy a flat vector into the model's selected parameters (in place)."""
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in self.unflatten(vector).items():
+                named[name].copy_(value)
+
     def columns_to_batched(self, V: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(P, k)`` block → ``{name: (k, *shape)}`` (the layout ``vmap`` expects)."""
         rows = V.T.contiguous()

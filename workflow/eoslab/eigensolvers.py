@@ -100,13 +100,16 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     tensor, or is a callable ``V -> A @ V``.  ``initial`` (P, m) warm-starts the
     block (e.g. ``previous_result.block``); missing columns are filled with
     Gaussian noise drawn from ``generator``.  ``method`` is ``"krylov"``
-    (thick-restart block Krylov, the default) or ``"lobpcg"``; ``max_basis``
-    bounds the Krylov basis (default ``4·(k + guard)`` columns).
+    (thick-restart block Krylov, the default), ``"lobpcg"``, or ``"lanczos"``
+    (ARPACK's implicitly restarted Lanczos through scipy, one vector at a time,
+    started from the sum of the initial block's columns); ``max_basis`` bounds
+    the Krylov basis (default ``4·(k + guard)`` columns), ``expand`` how many
+    residuals join it per iteration (default: all unconverged ones).
     ``size``/``dtype``/``device`` default to those of ``operator``
     (``.shape``/``.dtype``/``.device``) or of ``initial``.
     """
-    if method not in ("krylov", "lobpcg"):
-        raise ValueError(f"method must be 'krylov' or 'lobpcg', got {method!r}")
+    if method not in ("krylov", "lobpcg", "lanczos"):
+        raise ValueError(f"method must be 'krylov', 'lobpcg' or 'lanczos', got {method!r}")
     matmat = _as_matmat(operator)
     if size is None:
         size = initial.shape[0] if initial is not None else operator.shape[0]
@@ -114,6 +117,10 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     device = device or (initial.device if initial is not None else operator.device)
     if not 1 <= k <= size:
         raise ValueError(f"k must be in 1..{size}, got {k}")
+    if method == "lanczos":  # one start vector: the sum of the previous eigenvectors, or noise
+        start = (initial.to(dtype=dtype, device=device)[:, :k].sum(dim=1) if initial is not None
+                 else torch.randn(size, dtype=dtype, generator=generator).to(device))
+        return _lanczos(matmat, start, k, tol, max_iterations)
     block_size = min(k + guard, size)
     if 3 * block_size > size:  # small problem: the Rayleigh–Ritz basis would span everything
         block_size = k
@@ -128,15 +135,63 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
         noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
         X, _, _ = _orthonormal_basis(torch.cat([X, noise], dim=1))
     if method == "lobpcg":
-        return _lobpcg(matmat, X, k, tol, max_iterations, dtype)
+        return _lobpcg(matmat, X, k, tol, max_iterations)
     if max_basis is None:
         max_basis = 4 * block_size
     max_basis = max(min(max_basis, size), 2 * block_size)
-    return _block_krylov(matmat, X, k, tol, max_iterations, max_basis, dtype, expand)
+    return _block_krylov(matmat, X, k, tol, max_iterations, max_basis, expand)
+
+
+def _sorted_eigh(T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the symmetric part of a small matrix, eigenvalues descending."""
+    theta, Y = torch.linalg.eigh(0.5 * (T + T.T))
+    order = torch.argsort(theta, descending=True)
+    return theta[order], Y[:, order]
+
+
+def _converged(residual_norms: torch.Tensor, eigenvalues: torch.Tensor, tol: float) -> torch.Tensor:
+    """The convergence rule of every solver here: ``‖A v_j − λ_j v_j‖ ≤ tol · max_j |λ_j|``."""
+    scale = eigenvalues.abs().max().clamp_min(torch.finfo(eigenvalues.dtype).tiny)
+    return residual_norms <= tol * scale
+
+
+def _lanczos(matmat: MatMat, start: torch.Tensor, k: int, tol: float, max_iterations: int) -> EigenResult:
+    """ARPACK (``scipy.sparse.linalg.eigsh``, ``which="LA"``) on single products.
+
+    ARPACK stops when ``‖r_j‖ ≤ tol·|λ_j|`` for every wanted pair, which implies
+    our rule.  Residuals are then recomputed explicitly with one block product
+    (``k`` more products) so that what is reported is measured, not assumed.
+    ``max_iterations`` bounds ARPACK's restarts.
+    """
+    import numpy as np
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+    size, dtype, device = start.shape[0], start.dtype, start.device
+    count = {"products": 0}
+
+    def product(v: np.ndarray) -> np.ndarray:
+        count["products"] += 1
+        column = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).reshape(size, 1))
+        return matmat(column.to(device=device, dtype=dtype)).to("cpu", torch.float64).numpy().reshape(v.shape)
+
+    operator = LinearOperator((size, size), matvec=product, dtype=np.float64)
+    v0 = start.to("cpu", torch.float64).numpy()
+    converged = True
+    try:
+        evals, evecs = eigsh(operator, k=k, which="LA", tol=tol, v0=v0, maxiter=max_iterations)
+    except ArpackNoConvergence as error:
+        evals, evecs, converged = error.eigenvalues, error.eigenvectors, False
+    order = np.argsort(evals)[::-1]
+    evals = torch.from_numpy(evals[order].copy()).to(device=device, dtype=dtype)
+    vectors = torch.from_numpy(evecs[:, order].copy()).to(device=device, dtype=dtype)
+    res = (matmat(vectors) - vectors * evals).norm(dim=0)
+    converged = converged and len(evals) == k and bool(_converged(res, evals, tol).all())
+    return EigenResult(eigenvalues=evals, eigenvectors=vectors, residual_norms=res, iterations=1,
+                       matvecs=count["products"] + vectors.shape[1], converged=converged, block=vectors)
 
 
 def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int, max_basis: int,
-                  dtype: torch.dtype, expand: int | None = None) -> EigenResult:
+                  expand: int | None = None) -> EigenResult:
     """Thick-restart Krylov–Rayleigh–Ritz (Lanczos with full reorthogonalisation).
 
     The orthonormal basis ``V`` grows by the orthogonalised residuals of the
@@ -165,16 +220,13 @@ def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_itera
     n = m
     T = V[:n] @ AV[:n].T
     matvecs, iterations, converged = m, 0, False
-    tiny = torch.finfo(dtype).tiny
     while True:
-        theta, Y = torch.linalg.eigh(0.5 * (T + T.T))
-        order = torch.argsort(theta, descending=True)
-        theta, Y = theta[order], Y[:, order]
+        theta, Y = _sorted_eigh(T)
         evals, Ym = theta[:m], Y[:, :m]
         Xr, AXr = Ym.T @ V[:n], Ym.T @ AV[:n]                 # Ritz vectors as rows
         R = AXr - evals[:, None] * Xr
         res = R.norm(dim=1)
-        done = res <= tol * evals.abs().max().clamp_min(tiny)
+        done = _converged(res, evals, tol)
         if bool(done[:k].all()):
             converged = True
             break
@@ -209,14 +261,11 @@ def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_itera
                        block=vectors)
 
 
-def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int,
-            dtype: torch.dtype) -> EigenResult:
+def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int) -> EigenResult:
     """LOBPCG without preconditioner (Knyazev 2001) with SVQB orthonormalisation."""
     matvecs = X.shape[1]
     AX = matmat(X)
-    evals, C = torch.linalg.eigh(0.5 * ((X.T @ AX) + (X.T @ AX).T))
-    order = torch.argsort(evals, descending=True)
-    evals, C = evals[order], C[:, order]
+    evals, C = _sorted_eigh(X.T @ AX)
     X, AX = X @ C, AX @ C
     P = AP = None
     iterations = 0
@@ -224,8 +273,7 @@ def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations:
     while True:
         R = AX - X * evals
         res = R.norm(dim=0)
-        scale = evals.abs().max().clamp_min(torch.finfo(dtype).tiny)
-        done = res <= tol * scale
+        done = _converged(res, evals, tol)
         if bool(done[:k].all()):
             converged = True
             break
@@ -246,11 +294,8 @@ def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations:
         S = torch.cat(blocks, dim=1)
         AS = torch.cat(ablocks, dim=1)
         Q, AQ, B = _orthonormal_basis(S, AS)
-        T = Q.T @ AQ
-        T = 0.5 * (T + T.T)
-        theta, Y = torch.linalg.eigh(T)
-        order = torch.argsort(theta, descending=True)[:X.shape[1]]
-        evals, Y = theta[order], Y[:, order]
+        theta, Y = _sorted_eigh(Q.T @ AQ)
+        evals, Y = theta[:X.shape[1]], Y[:, :X.shape[1]]
         coeffs = B @ Y                                   # coefficients in S
         n_x = X.shape[1]
         X_new, AX_new = S @ coeffs, AS @ coeffs

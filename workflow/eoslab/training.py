@@ -5,7 +5,8 @@ One run writes into its output directory::
     run.json              fully resolved configuration, data path and sha256
     log.parquet           one row per iteration (see LOG_COLUMNS)
     snapshots/NNNNNNN.pt  {"state_dict", "model", "iteration", "t"} every snapshot_every iterations
-    checkpoint.pt         state to resume from (weights, iteration, t, eigen warm start)
+    checkpoint.pt         state to resume from (weights, iteration, t, eigen warm start);
+                          removed when the run finishes
     status.json           running / converged / diverged / max_iterations / interrupted / failed, with a message
 
 Iteration ``u`` of the loop, at parameters ``θ_u`` and integration time ``t_u``:
@@ -52,6 +53,16 @@ from .models import MODEL_DEFAULTS, build_model, resolve_model_config
 log = logging.getLogger(__name__)
 
 INTEGRATORS = ("exponential_euler", "gradient_descent")
+EIG_METHODS = ("auto", "krylov", "lanczos", "lobpcg")
+
+
+def resolve_eig_method(name: str, device: torch.device) -> str:
+    """``auto``: ARPACK Lanczos on a CPU, where single products cost about as much per
+    column as blocks and Lanczos needs the fewest (benchmarks/README.md); the block
+    Krylov solver on a GPU, where products of many columns at once are far cheaper."""
+    if name != "auto":
+        return name
+    return "krylov" if device.type == "cuda" else "lanczos"
 STATUSES = ("running", "converged", "diverged", "max_iterations", "interrupted", "failed")
 
 
@@ -80,6 +91,7 @@ class TrainConfig:
     max_iterations: int = 100_000
     num_eigenpairs: int | None = None    # k; None: number of outputs O (the paper's choice)
     eig_tol: float = 1e-6                # residual tolerance relative to |λ_1|
+    eig_method: str = "auto"             # krylov | lanczos | lobpcg; auto: lanczos on CPU, krylov on GPU
     eig_max_iterations: int = 100
     eig_every: int = 1                   # GD only: log eigenvalues every n iterations (0: never)
     eig_seed: int = 0
@@ -127,6 +139,9 @@ class TrainConfig:
                                                 or self.num_eigenpairs < 1):
             raise ConfigError(f"training config 'num_eigenpairs' must be a positive integer or null, "
                              f"got {self.num_eigenpairs!r}")
+        if self.eig_method not in EIG_METHODS:
+            raise ConfigError(f"training config 'eig_method' must be one of {list(EIG_METHODS)}, "
+                              f"got {self.eig_method!r}")
         if not isinstance(self.device, str):
             raise ConfigError(f"training config 'device' must be a string, got {self.device!r}")
 
@@ -209,7 +224,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     # What a resumed run must agree on (device/chunking change rounding, not the run).
     identity = {key: value for key, value in resolved.items() if key not in ("device", "chunk_size", "data")}
     resolved["config_digest"] = _digest(identity)
-    runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device)}
+    runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device),
+               "eig_method_resolved": resolve_eig_method(config.eig_method, device)}
 
     if paths.run.exists():
         previous = read_json(paths.run)
@@ -230,6 +246,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
     space = hessian.space
     generator = torch.Generator().manual_seed(config.eig_seed)
+    eig_method = resolve_eig_method(config.eig_method, device)
 
     iteration, t, block, rows = 0, 0.0, None, []
     if paths.checkpoint.exists():
@@ -300,15 +317,18 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                            if status == "converged" else
                            f"reached max_iterations = {config.max_iterations} with loss {result.loss:.6g}")
                 _save_snapshot(paths, model, model_config, iteration, t)
-                save_checkpoint()
+                write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
                 final = write_status(status, message, row)
+                # The checkpoint holds the eigensolver's warm-start block (P × (k+3) values,
+                # ~270 MB at paper size); a finished run needs only its log and snapshots.
+                paths.checkpoint.unlink(missing_ok=True)
                 log.info("%s: %s", paths.root, message)
                 return final
 
             need_eigen = config.integrator == "exponential_euler" or (
                 config.eig_every > 0 and iteration % config.eig_every == 0)
             if need_eigen:
-                eig = top_eigenpairs(hessian, k + 1, initial=block, tol=config.eig_tol,
+                eig = top_eigenpairs(hessian, k + 1, initial=block, tol=config.eig_tol, method=eig_method,
                                      max_iterations=config.eig_max_iterations, generator=generator)
                 block = eig.block
                 row.update({f"lambda_{j + 1}": float(v) for j, v in enumerate(eig.eigenvalues)})
@@ -323,7 +343,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                                                      eig.eigenvectors[:, :k], config.lr)
             else:
                 theta, info = gradient_descent_step(theta, result.gradient, config.lr)
-            _load_flat(model, space, theta)
+            space.assign(model, theta)
             hessian.refresh()
             row["dt"] = info.dt
             rows.append(row)
@@ -356,13 +376,6 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
 def _log_columns(k: int) -> list[str]:
     return (["iteration", "t", "dt", "loss", "accuracy", "grad_norm"] + [f"lambda_{j + 1}" for j in range(k + 1)]
             + ["eig_iterations", "eig_matvecs", "eig_max_residual", "eig_converged"])
-
-
-def _load_flat(model: torch.nn.Module, space, theta: torch.Tensor) -> None:
-    named = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in space.unflatten(theta).items():
-            named[name].copy_(value)
 
 
 def _save_snapshot(paths: RunPaths, model, model_config: dict, iteration: int, t: float) -> None:
