@@ -16,7 +16,7 @@ def test_paper_network_shape_and_parameter_count():
 
 def test_xavier_with_gain_bounds_and_zero_bias():
     model = build_model({"input_dim": 300, "output_dim": 200, "depth": 2, "width": 400, "init_seed": 3})
-    weight = model.linears[0].weight
+    weight = model.linears[0].weight.detach()
     bound = math.sqrt(2.0) * math.sqrt(6.0 / (300 + 400))
     assert float(weight.abs().max()) <= bound
     assert float(weight.abs().max()) > 0.99 * bound
