@@ -124,16 +124,18 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     block_size = min(k + guard, size)
     if 3 * block_size > size:  # small problem: the Rayleigh–Ritz basis would span everything
         block_size = k
+    def fill_with_noise(X: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
+        return torch.cat([X, noise], dim=1)
+
     X = torch.empty(size, 0, dtype=dtype, device=device)
     if initial is not None:
         X = initial.to(dtype=dtype, device=device)[:, :block_size]
     if X.shape[1] < block_size:
-        noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
-        X = torch.cat([X, noise], dim=1)
+        X = fill_with_noise(X)
     X, _, _ = _orthonormal_basis(X)
     if X.shape[1] < block_size:  # a degenerate warm start: refill with noise
-        noise = torch.randn(size, block_size - X.shape[1], dtype=dtype, generator=generator).to(device)
-        X, _, _ = _orthonormal_basis(torch.cat([X, noise], dim=1))
+        X, _, _ = _orthonormal_basis(fill_with_noise(X))
     if method == "lobpcg":
         return _lobpcg(matmat, X, k, tol, max_iterations)
     if max_basis is None:

@@ -3,7 +3,7 @@
 One run writes into its output directory::
 
     run.json              fully resolved configuration, data path and sha256
-    log.parquet           one row per iteration (see LOG_COLUMNS)
+    log.parquet           one row per iteration (columns: see _log_columns)
     snapshots/NNNNNNN.pt  {"state_dict", "model", "iteration", "t"} every snapshot_every iterations
     checkpoint.pt         state to resume from (weights, iteration, t, eigen warm start);
                           removed when the run finishes
@@ -63,7 +63,6 @@ def resolve_eig_method(name: str, device: torch.device) -> str:
     if name != "auto":
         return name
     return "krylov" if device.type == "cuda" else "lanczos"
-STATUSES = ("running", "converged", "diverged", "max_iterations", "interrupted", "failed")
 
 
 class ConfigError(ValueError):
@@ -147,15 +146,12 @@ class TrainConfig:
 
     def model_config(self, input_dim: int, output_dim: int) -> dict[str, Any]:
         try:
-            return self._model_config(input_dim, output_dim)
+            return resolve_model_config({
+                "input_dim": input_dim, "output_dim": output_dim, "depth": self.depth, "width": self.width,
+                "activation": self.activation, "init": self.init, "gain": self.gain, "init_seed": self.init_seed,
+                "dtype": self.dtype})
         except (TypeError, ValueError) as error:
             raise ConfigError(str(error)) from error
-
-    def _model_config(self, input_dim: int, output_dim: int) -> dict[str, Any]:
-        return resolve_model_config({
-            "input_dim": input_dim, "output_dim": output_dim, "depth": self.depth, "width": self.width,
-            "activation": self.activation, "init": self.init, "gain": self.gain, "init_seed": self.init_seed,
-            "dtype": self.dtype})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -224,8 +220,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     # What a resumed run must agree on (device/chunking change rounding, not the run).
     identity = {key: value for key, value in resolved.items() if key not in ("device", "chunk_size", "data")}
     resolved["config_digest"] = _digest(identity)
+    eig_method = resolve_eig_method(config.eig_method, device)
     runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device),
-               "eig_method_resolved": resolve_eig_method(config.eig_method, device)}
+               "eig_method_resolved": eig_method}
 
     if paths.run.exists():
         previous = read_json(paths.run)
@@ -246,7 +243,6 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
     space = hessian.space
     generator = torch.Generator().manual_seed(config.eig_seed)
-    eig_method = resolve_eig_method(config.eig_method, device)
 
     iteration, t, block, rows = 0, 0.0, None, []
     if paths.checkpoint.exists():
@@ -267,8 +263,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         _save_snapshot(paths, model, model_config, iteration, t)
     hessian.refresh()
 
-    def save_checkpoint() -> None:
+    def write_log() -> None:
         write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
+
+    def save_checkpoint() -> None:
+        write_log()
         save_torch(paths.checkpoint, {"state_dict": model.state_dict(), "iteration": iteration, "t": t,
                                       "block": block, "config_digest": resolved["config_digest"]})
 
@@ -306,7 +305,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                 rows.append(row)
                 message = (f"training loss became {result.loss} (gradient norm {grad_norm}) at iteration "
                            f"{iteration}, t = {t:.6g}; the run diverged")
-                write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
+                write_log()
                 _save_snapshot(paths, model, model_config, iteration, t)
                 write_status("diverged", message, row)
                 raise TrainingDiverged(message)
@@ -317,7 +316,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                            if status == "converged" else
                            f"reached max_iterations = {config.max_iterations} with loss {result.loss:.6g}")
                 _save_snapshot(paths, model, model_config, iteration, t)
-                write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
+                write_log()
                 final = write_status(status, message, row)
                 # The checkpoint holds the eigensolver's warm-start block (P × (k+3) values,
                 # ~270 MB at paper size); a finished run needs only its log and snapshots.
