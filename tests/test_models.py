@@ -22,7 +22,7 @@ def test_xavier_with_gain_bounds_and_zero_bias():
     assert float(weight.abs().max()) > 0.99 * bound
     # uniform on [-a, a] has variance a²/3
     assert abs(float(weight.var()) / (bound ** 2 / 3) - 1) < 0.02
-    assert float(model.linears[0].bias.abs().max()) == 0.0
+    assert float(model.linears[0].bias.detach().abs().max()) == 0.0
 
 
 def test_same_seed_same_weights_different_seed_different():
