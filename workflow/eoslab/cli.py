@@ -5,6 +5,10 @@ trains one network; every :class:`eoslab.training.TrainConfig` field can come
 from the YAML/JSON config file and be overridden by a flag of the same name
 (underscores or dashes).
 
+``eoslab analyze RUN_DIR --out FILE.parquet [--config FILE.yaml] [--KEY VALUE ...]``
+computes every quantity the paper plots for every snapshot of a run
+(:mod:`eoslab.analysis`).
+
 ``eoslab data dice|cifar10|atrial-fibrillation|sst --out POOL.npz ...`` prepares
 a data set's pool; ``eoslab data subset --pool POOL.npz --size N --seed S --out
 FILE.npz`` draws a training subset (``--split test`` writes the test set);
@@ -40,8 +44,8 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def _flag_type(field: dataclasses.Field):
-    hint = typing.get_type_hints(TrainConfig)[field.name]
+def _flag_type(cls, field: dataclasses.Field):
+    hint = typing.get_type_hints(cls)[field.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     base = args[0]
     if base is bool:
@@ -57,24 +61,38 @@ def _add_train_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output directory of the run")
     parser.add_argument("--config", help="YAML or JSON file with TrainConfig fields")
     parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
-    for field in dataclasses.fields(TrainConfig):
+    _add_dataclass_flags(parser, TrainConfig)
+
+
+def _add_dataclass_flags(parser, cls, skip: tuple[str, ...] = ()) -> None:
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
         flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, dest=field.name, type=_flag_type(field), default=None,
+        parser.add_argument(flag, dest=field.name, type=_flag_type(cls, field), default=None,
                             help=f"(default: {field.default if field.default is not dataclasses.MISSING else 'required'})")
 
 
-def _train(args: argparse.Namespace) -> int:
+def _config_values(args: argparse.Namespace, cls, skip: tuple[str, ...] = ()) -> dict:
+    """Fields of ``cls`` from ``--config FILE`` (YAML/JSON), overridden by flags."""
     values: dict = {}
     if args.config:
         with open(args.config) as handle:
             loaded = yaml.safe_load(handle) or {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {args.config!r} must hold a mapping of TrainConfig fields")
+            raise ConfigError(f"config file {args.config!r} must hold a mapping of {cls.__name__} fields")
         values.update(loaded)
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
         value = getattr(args, field.name)
         if value is not None:
             values[field.name] = value
+    return values
+
+
+def _train(args: argparse.Namespace) -> int:
+    values = _config_values(args, TrainConfig)
     if "data" not in values:
         raise ConfigError("no data file: pass --data FILE.npz or set 'data' in --config")
     config = TrainConfig.from_dict(values)
@@ -145,6 +163,38 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_analyze_parser(subparsers) -> None:
+    from .analysis import AnalysisConfig
+
+    parser = subparsers.add_parser("analyze", help="compute the paper's decomposition for every snapshot of a run",
+                                   description=AnalysisConfig.__doc__)
+    parser.add_argument("run_dir", help="training run directory (from eoslab train)")
+    parser.add_argument("--out", required=True, help="output parquet file (a JSON card is written beside it)")
+    parser.add_argument("--config", help="YAML or JSON file with AnalysisConfig fields")
+    parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    parser.add_argument("--data", help="the run's training data file, if it moved since training")
+    parser.add_argument("--dataset", help="data set name (default: from the data file's card)")
+    parser.add_argument("--size", type=int, help="subset size (default: from the card)")
+    parser.add_argument("--subset-seed", type=int, help="subset seed (default: from the card)")
+    _add_dataclass_flags(parser, AnalysisConfig)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .analysis import AnalysisConfig, analyze_run
+
+    values = _config_values(args, AnalysisConfig)
+    names = {f.name for f in dataclasses.fields(AnalysisConfig)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown analysis config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
+    config = AnalysisConfig(**values)
+    frame = analyze_run(args.run_dir, args.out, config, progress=not args.no_progress,
+                        metadata={"data": args.data, "dataset": args.dataset, "size": args.size,
+                                  "subset_seed": args.subset_seed})
+    print(f"wrote {args.out}: {frame['iteration'].nunique()} snapshots, {len(frame)} rows")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eoslab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(subparsers)
     _add_data_parser(subparsers)
+    _add_analyze_parser(subparsers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -160,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "data":
             return _data(args)
+        if args.command == "analyze":
+            return _analyze(args)
     except (DataFileError, ConfigError, DownloadError) as error:
         print(f"eoslab {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -360,3 +360,104 @@ def negative_top_as_nan(top_eigenvalues: torch.Tensor) -> tuple[torch.Tensor, in
     """
     negative = top_eigenvalues < 0
     return torch.where(negative, torch.full_like(top_eigenvalues, float("nan")), top_eigenvalues), int(negative.sum())
+
+
+@dataclass
+class BatchedTopEigenvalues:
+    """Top eigenvalue of each matrix of a batch, with its measured residual."""
+
+    values: torch.Tensor        # (B,)
+    residual_norms: torch.Tensor  # (B,)  ‖A_b v_b − λ_b v_b‖ of the returned Ritz pair
+    converged: torch.Tensor     # (B,) bool
+    restarts: int               # Lanczos cycles run (the slowest matrix's)
+    products: int               # matrix–vector products, summed over the batch
+
+
+def batched_top_eigenvalues(apply: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], start: torch.Tensor, *,
+                            tol: float = 1e-10, steps: int = 24, max_restarts: int = 100,
+                            generator: torch.Generator | None = None) -> BatchedTopEigenvalues:
+    """The algebraically largest eigenvalue of each of ``B`` symmetric ``n × n`` matrices.
+
+    ``apply(V, index)`` returns ``A_b v_b`` for the rows ``v_b`` of ``V`` (shape
+    ``(b, n)``) and the batch members ``index`` (a long tensor of length ``b``):
+    the matrices are never formed, only applied together, so each step is one
+    batched matrix–matrix product.  ``start`` ``(B, n)`` holds the start vectors.
+
+    Thick-restart Lanczos, batched: each cycle grows an orthonormal basis ``Q`` of
+    ``steps`` vectors per matrix by the (twice Gram–Schmidt orthogonalised)
+    product of its newest vector, keeps the products ``W = AQ`` and takes the
+    Rayleigh–Ritz pairs of ``QᵀW`` — so the eigenvalue is a Rayleigh quotient and
+    the residual ``‖Av − λv‖`` is computed from stored products, not estimated.
+    Matrices whose top residual is at most ``tol · |λ|`` stop; the others restart
+    from their top ``steps // 2`` Ritz vectors (whose products are ``WS``, free)
+    plus the top residual, which keeps convergence fast when the top
+    eigenvalues are clustered.  A basis that becomes invariant (e.g. a
+    rank-deficient layerwise Jacobian Gram) is continued with a random direction
+    orthogonal to it, which keeps ``QᵀAQ`` exact.  The absolute eigenvalue error
+    is at most ``‖r‖²/gap``.
+    """
+    B, n = start.shape
+    m = max(1, min(steps, n))
+    keep = m // 2
+    dtype, device = start.dtype, start.device
+    values = torch.zeros(B, dtype=dtype, device=device)
+    residuals = torch.full((B,), float("inf"), dtype=dtype, device=device)
+    converged = torch.zeros(B, dtype=torch.bool, device=device)
+    tiny = torch.finfo(dtype).tiny
+    eps = torch.finfo(dtype).eps
+
+    def orthogonalize(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+        for _ in range(2):
+            w = w - torch.einsum("bj,bjn->bn", torch.einsum("bjn,bn->bj", basis, w), basis)
+        return w
+
+    def next_direction(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+        scale = w.norm(dim=1)
+        w = orthogonalize(w, basis)
+        broken = w.norm(dim=1) <= 1e3 * eps * scale.clamp_min(tiny)
+        if broken.any():
+            noise = torch.randn(int(broken.sum()), n, dtype=dtype, generator=generator).to(device)
+            w[broken] = orthogonalize(orthogonalize(noise, basis[broken]), basis[broken])
+        return w / w.norm(dim=1, keepdim=True)
+
+    active = torch.arange(B, device=device)
+    kept_Q = kept_W = None
+    q = start / start.norm(dim=1, keepdim=True).clamp_min(tiny)
+    products = restarts = 0
+    while active.numel() and restarts <= max_restarts:
+        restarts += 1
+        b = active.numel()
+        Q = torch.empty(b, m, n, dtype=dtype, device=device)
+        W = torch.empty(b, m, n, dtype=dtype, device=device)
+        p = 0
+        if kept_Q is not None:
+            p = kept_Q.shape[1]
+            Q[:, :p], W[:, :p] = kept_Q, kept_W
+            q = next_direction(q, Q[:, :p])
+        for j in range(p, m):
+            Q[:, j] = q
+            w = apply(q, active)
+            W[:, j] = w
+            products += b
+            if j < m - 1:
+                q = next_direction(w, Q[:, :j + 1])
+        T = torch.einsum("bin,bjn->bij", Q, W)
+        theta, S = torch.linalg.eigh(0.5 * (T + T.transpose(1, 2)))
+        top, s = theta[:, -1], S[:, :, -1]
+        v = torch.einsum("bj,bjn->bn", s, Q)
+        r = torch.einsum("bj,bjn->bn", s, W) - top.unsqueeze(1) * v
+        rnorm = r.norm(dim=1)
+        values[active], residuals[active] = top, rnorm
+        done = rnorm <= tol * top.abs()
+        converged[active[done]] = True
+        todo = ~done
+        active = active[todo]
+        if keep and m > 1:
+            S_keep = S[todo][:, :, -keep:]
+            kept_Q = torch.einsum("bjk,bjn->bkn", S_keep, Q[todo])
+            kept_W = torch.einsum("bjk,bjn->bkn", S_keep, W[todo])
+            q = r[todo]
+        else:
+            q = v[todo]
+    return BatchedTopEigenvalues(values=values, residual_norms=residuals, converged=converged,
+                                 restarts=restarts, products=products)

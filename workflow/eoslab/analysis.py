@@ -1,0 +1,253 @@
+"""Snapshot analysis: every quantity the paper plots, for every snapshot of one run.
+
+For each snapshot ``snapshots/NNNNNNN.pt`` of a training run (Section 3: "we
+then went back and, for each snapshot, calculated ...") over the run's own
+training subset:
+
+* ``loss``, ``accuracy``, ``grad_norm`` — the training loss ``L̃(θ)``, accuracy
+  and ``‖∇_θ L̃‖``;
+* ``sharpness_hessian``, ``sharpness_G``, ``sharpness_H`` — ``λ₁`` of
+  ``𝓗_θ L̃``, ``G`` and ``H = 𝓗_θ L̃ − G`` (Eq. 2), algebraically largest (``H``
+  is indefinite), from the curvature engine's matrix-free operators and
+  :func:`eoslab.eigensolvers.top_eigenpairs`, warm-started from the previous
+  snapshot's eigenvectors;
+* ``EK2`` = ``E‖K‖²_max`` and ``rho_K`` = ``ρ(K) = λ₁(G)/E‖K‖²`` (Eq. 3);
+* per layer ``i`` (column ``layer``): ``EK2_layer`` = ``E‖Kⁱ‖² = E‖Δⁱ‖²``
+  (``i = 1..L``, Eq. 4); ``chi2`` = ``E(χⁱ)²``, ``r_chi`` = ``r(χⁱI, Δⁱ/χⁱ)``,
+  ``EJ2`` = ``E‖∂x̂^{i+1}/∂x̂ⁱ‖²``, ``r_DeltaJ`` = ``r(Δ^{i+1}, ∂x̂^{i+1}/∂x̂ⁱ)``
+  (``i = 1..L−1``, Eqs. 5–6; the row of layer ``i`` is about the Jacobian
+  ``∂x̂^{i+1}/∂x̂ⁱ`` — what Figures 38–42 label ``r(Δⁱ, ∂x̂^{i+1}/∂x̂ⁱ)``);
+  ``Pi_chi``, ``P_chi``, ``Pi_J``, ``P_DeltaJ`` = ``Π_χᵏ, P_{χ,Δ/χ}ᵏ, Π_Jᵏ,
+  P_{Δ,J}ᵏ`` for ``k = 1..L−1`` (Eq. 7, products over ``i = k..L−1``);
+* ``EDeltaL2`` = ``E‖Δᴸ‖²``.
+
+The layerwise quantities come from :mod:`eoslab.decomposition` (one forward
+pass and one backward recursion per chunk of samples; the ``O × P`` parameter
+Jacobian is never formed).  The result is one long ("tidy") table with
+columns :data:`COLUMNS`, written atomically as parquet, plus a JSON card with
+the configuration and the solvers' statistics per snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .arrays import DataFileError, load_arrays
+from .criteria import get_criterion
+from .curvature import GaussNewtonOperator, HessianOperator, ResidualHessianOperator
+from .datasets.pools import card_path
+from .decomposition import layerwise_decomposition
+from .eigensolvers import top_eigenpairs
+from .io import read_json, write_json, write_parquet
+from .training import ConfigError, RunPaths, load_snapshot, resolve_device, resolve_eig_method
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer", "value"]
+
+GLOBAL_METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2",
+                  "rho_K", "EDeltaL2")
+LAYER_METRICS = ("EK2_layer", "chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ")
+#: Every metric name of the table, in the order they are written.
+METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2", "rho_K",
+           "EK2_layer", "chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ", "EDeltaL2")
+
+#: ``sharpness_*`` metric → curvature operator.
+SHARPNESS_OPERATORS = {"sharpness_hessian": HessianOperator, "sharpness_G": GaussNewtonOperator,
+                       "sharpness_H": ResidualHessianOperator}
+
+FINISHED = ("converged", "max_iterations")
+
+
+@dataclass
+class AnalysisConfig:
+    """Settings of the snapshot analysis (stored in the output's JSON card)."""
+
+    num_eigenvalues: int = 1        # top eigenvalues computed per matrix (λ₁ is reported)
+    eig_tol: float = 1e-8           # residual tolerance relative to |λ₁| (Hessian, G, H)
+    eig_method: str = "auto"        # as in training: lanczos on CPU, krylov on GPU
+    eig_max_iterations: int = 300
+    eig_seed: int = 0
+    jacobian_tol: float = 1e-10     # batched Lanczos tolerance for ‖∂x̂^{i+1}/∂x̂ⁱ‖² (relative residual)
+    jacobian_steps: int = 24        # Krylov basis size per Lanczos cycle
+    jacobian_max_restarts: int = 100
+    chunk_size: int = 512
+    device: str = "auto"
+    allow_unfinished: bool = False  # analyse runs whose status is not converged / max_iterations
+
+    def validate(self) -> None:
+        for name in ("num_eigenvalues", "eig_max_iterations", "jacobian_steps", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"analysis config '{name}' must be a positive integer, got {value!r}")
+        for name in ("eig_seed", "jacobian_max_restarts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"analysis config '{name}' must be a non-negative integer, got {value!r}")
+        for name in ("eig_tol", "jacobian_tol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"analysis config '{name}' must be a positive number, got {value!r}")
+        if self.eig_method not in ("auto", "krylov", "lanczos", "lobpcg"):
+            raise ConfigError(f"analysis config 'eig_method' must be auto, krylov, lanczos or lobpcg, "
+                              f"got {self.eig_method!r}")
+
+
+def run_metadata(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``dataset, criterion, size, subset_seed, init_seed`` and the data path of a run.
+
+    ``criterion`` and ``init_seed`` come from ``run.json``; ``dataset``, ``size``
+    and ``subset_seed`` from the JSON card written next to the run's data file
+    by ``eoslab data subset``.  ``overrides`` (non-``None`` values) win.
+    """
+    paths = RunPaths(run_dir)
+    if not paths.run.exists():
+        raise DataFileError(f"{paths.run} not found: {run_dir} is not a training run directory "
+                            f"(expected run.json, log.parquet, snapshots/ from 'eoslab train')")
+    run = read_json(paths.run)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data = overrides.get("data", run.get("data"))
+    meta = {"criterion": run["criterion"], "init_seed": int(run["init_seed"]), "data": data,
+            "dataset": None, "size": int(run.get("num_samples", 0)) or None, "subset_seed": None}
+    card = card_path(data) if data else None
+    if card is not None and card.exists():
+        info = read_json(card)
+        meta.update({"dataset": info.get("dataset"), "size": info.get("size", meta["size"]),
+                     "subset_seed": info.get("subset_seed")})
+    meta.update(overrides)
+    missing = [key for key in ("dataset", "size", "subset_seed") if meta.get(key) is None]
+    if missing:
+        raise DataFileError(f"cannot tell {missing} of run {run_dir}: the data card {card} is missing or lacks "
+                            f"them; pass them explicitly (eoslab analyze --dataset/--size/--subset-seed)")
+    return meta
+
+
+def snapshot_paths(run_dir: str | os.PathLike) -> list[Path]:
+    paths = sorted(RunPaths(run_dir).snapshots.glob("*.pt"))
+    if not paths:
+        raise DataFileError(f"no snapshots in {RunPaths(run_dir).snapshots}; was the run trained with "
+                            f"snapshots kept?")
+    return paths
+
+
+def analyze_snapshot(model, criterion, X: torch.Tensor, y: torch.Tensor, config: AnalysisConfig,
+                     warm: dict[str, torch.Tensor] | None = None, generator: torch.Generator | None = None
+                     ) -> tuple[list[tuple[str, int | None, float]], dict[str, torch.Tensor], dict[str, Any]]:
+    """All metrics of one set of weights: ``(rows of (metric, layer, value), warm starts, diagnostics)``."""
+    warm = dict(warm or {})
+    diagnostics: dict[str, Any] = {}
+    rows: list[tuple[str, int | None, float]] = []
+    method = resolve_eig_method(config.eig_method, X.device)
+
+    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
+    result = hessian.loss_and_gradient()
+    rows += [("loss", None, result.loss), ("accuracy", None, result.accuracy),
+             ("grad_norm", None, float(result.gradient.norm()))]
+
+    sharpness = {}
+    for metric, operator_class in SHARPNESS_OPERATORS.items():
+        operator = hessian if operator_class is HessianOperator else operator_class(
+            model, criterion, X, y, chunk_size=config.chunk_size)
+        eig = top_eigenpairs(operator, config.num_eigenvalues, initial=warm.get(metric), tol=config.eig_tol,
+                             method=method, max_iterations=config.eig_max_iterations, generator=generator)
+        warm[metric] = eig.block
+        sharpness[metric] = float(eig.eigenvalues[0])
+        diagnostics[metric] = {"eigenvalues": eig.eigenvalues.tolist(), "residuals": eig.residual_norms.tolist(),
+                               "products": eig.matvecs, "converged": bool(eig.converged)}
+        if not eig.converged:
+            log.warning("%s: eigensolver did not converge (max residual %.3g, tolerance %.3g relative to "
+                        "|lambda_1| = %.3g)", metric, float(eig.residual_norms.max()), config.eig_tol,
+                        abs(sharpness[metric]))
+        rows.append((metric, None, sharpness[metric]))
+
+    decomposition = layerwise_decomposition(model, criterion, X, y, chunk_size=config.chunk_size,
+                                            tol=config.jacobian_tol, steps=config.jacobian_steps,
+                                            max_restarts=config.jacobian_max_restarts, seed=config.eig_seed)
+    diagnostics["layerwise_jacobians"] = decomposition.solver
+    if decomposition.solver["unconverged"]:
+        log.warning("%d per-sample layerwise Jacobian norms did not reach the tolerance %.1e (max relative "
+                    "residual %.3g)", decomposition.solver["unconverged"], config.jacobian_tol,
+                    decomposition.solver["max_relative_residual"])
+    rows.append(("EK2", None, decomposition.EK2))
+    rows.append(("rho_K", None, sharpness["sharpness_G"] / decomposition.EK2 if decomposition.EK2 else math.nan))
+    for i, value in enumerate(decomposition.EK2_layer, start=1):
+        rows.append(("EK2_layer", i, value))
+    for name in ("chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ"):
+        for i, value in enumerate(getattr(decomposition, name), start=1):
+            rows.append((name, i, value))
+    rows.append(("EDeltaL2", None, decomposition.EDeltaL2))
+    return rows, warm, diagnostics
+
+
+def frame_from_rows(meta: dict[str, Any], iteration: int, t: float,
+                    rows: list[tuple[str, int | None, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["metric", "layer", "value"])
+    frame.insert(0, "t", float(t))
+    frame.insert(0, "iteration", int(iteration))
+    for key in ("init_seed", "subset_seed", "size", "criterion", "dataset"):
+        frame.insert(0, key, meta[key])
+    return typed(frame)
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The analysis schema's column types (``layer`` nullable for global metrics)."""
+    return frame[COLUMNS].astype({"dataset": "string", "criterion": "string", "size": "int64",
+                                  "subset_seed": "int64", "init_seed": "int64", "iteration": "int64",
+                                  "t": "float64", "metric": "string", "layer": "Int64", "value": "float64"})
+
+
+def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: AnalysisConfig | None = None,
+                metadata: dict[str, Any] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Analyse every snapshot of ``run_dir``; write ``out`` (parquet) and ``out`` with ``.json`` (card)."""
+    config = config or AnalysisConfig()
+    config.validate()
+    paths = RunPaths(run_dir)
+    meta = run_metadata(run_dir, metadata)
+    status = read_json(paths.status) if paths.status.exists() else {"status": "unknown"}
+    if status.get("status") not in FINISHED and not config.allow_unfinished:
+        raise DataFileError(f"run {run_dir} has status {status.get('status')!r}, not one of {FINISHED}; "
+                            f"finish training first (or pass --allow-unfinished)")
+    snapshots = snapshot_paths(run_dir)
+    if not meta["data"] or not Path(meta["data"]).exists():
+        raise DataFileError(f"the training data {meta['data']!r} of run {run_dir} is missing "
+                            f"(pass --data to point at a moved file)")
+    data = load_arrays(meta["data"])
+    device = resolve_device(config.device)
+    criterion = get_criterion(meta["criterion"])
+    generator = torch.Generator().manual_seed(config.eig_seed)
+    frames, cards, warm = [], [], None
+    started = time.time()
+    X = y = None
+    for path in tqdm(snapshots, desc=f"analyze {paths.root.name}", disable=not progress, dynamic_ncols=True):
+        model, snapshot = load_snapshot(path, device=device)
+        if X is None:
+            dtype = next(model.parameters()).dtype
+            X = torch.as_tensor(data.X, dtype=dtype, device=device)
+            y = torch.as_tensor(data.y, device=device)
+        tick = time.time()
+        rows, warm, diagnostics = analyze_snapshot(model, criterion, X, y, config, warm, generator)
+        frames.append(frame_from_rows(meta, snapshot["iteration"], snapshot["t"], rows))
+        cards.append({"snapshot": path.name, "iteration": int(snapshot["iteration"]), "t": float(snapshot["t"]),
+                      "seconds": time.time() - tick, **diagnostics})
+        log.debug("%s: %.1f s", path.name, time.time() - tick)
+    frame = pd.concat(frames, ignore_index=True)
+    out = Path(out)
+    write_json(out.with_suffix(".json"), {
+        "run": os.path.abspath(run_dir), **{k: meta[k] for k in ("dataset", "criterion", "size", "subset_seed",
+                                                                    "init_seed", "data")},
+        "config": dataclasses.asdict(config), "device": str(device), "eoslab_version": __version__,
+        "torch_version": torch.__version__, "seconds": time.time() - started, "snapshots": cards})
+    write_parquet(out, frame)
+    return frame
