@@ -134,12 +134,35 @@ def run_metadata(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = 
     return meta
 
 
+PRUNED = "PRUNED.json"
+
+
 def snapshot_paths(run_dir: str | os.PathLike) -> list[Path]:
+    pruned = RunPaths(run_dir).snapshots / PRUNED
+    if pruned.exists():
+        raise DataFileError(f"the snapshots of {run_dir} were pruned after an earlier analysis ({pruned}); "
+                            f"retrain the run (remove {run_dir}) to analyse it again")
     paths = sorted(RunPaths(run_dir).snapshots.glob("*.pt"))
     if not paths:
         raise DataFileError(f"no snapshots in {RunPaths(run_dir).snapshots}; was the run trained with "
                             f"snapshots kept?")
     return paths
+
+
+def prune_snapshots(run_dir: str | os.PathLike, analysis: str | os.PathLike) -> int:
+    """Delete every snapshot but the first and the last (after the analysis is written).
+
+    A ``PRUNED.json`` marker records what was removed and which table holds the
+    results, and stops a later analysis from silently using the remaining two.
+    """
+    paths = snapshot_paths(run_dir)
+    doomed = paths[1:-1]
+    write_json(RunPaths(run_dir).snapshots / PRUNED, {"analysis": os.path.abspath(analysis),
+                                                      "removed": [p.name for p in doomed],
+                                                      "kept": [paths[0].name, paths[-1].name]})
+    for path in doomed:
+        path.unlink()
+    return len(doomed)
 
 
 def analyze_snapshot(model, criterion, X: torch.Tensor, y: torch.Tensor, config: AnalysisConfig,

@@ -176,6 +176,8 @@ def _add_analyze_parser(subparsers) -> None:
     parser.add_argument("--dataset", help="data set name (default: from the data file's card)")
     parser.add_argument("--size", type=int, help="subset size (default: from the card)")
     parser.add_argument("--subset-seed", type=int, help="subset seed (default: from the card)")
+    parser.add_argument("--prune-snapshots", action="store_true",
+                        help="after writing the table, delete all snapshots but the first and the last")
     _add_dataclass_flags(parser, AnalysisConfig)
 
 
@@ -192,6 +194,89 @@ def _analyze(args: argparse.Namespace) -> int:
                         metadata={"data": args.data, "dataset": args.dataset, "size": args.size,
                                   "subset_seed": args.subset_seed})
     print(f"wrote {args.out}: {frame['iteration'].nunique()} snapshots, {len(frame)} rows")
+    if args.prune_snapshots:
+        from .analysis import prune_snapshots
+
+        removed = prune_snapshots(args.run_dir, args.out)
+        print(f"pruned {removed} snapshots of {args.run_dir}")
+    return 0
+
+
+def _add_results_parsers(subparsers) -> None:
+    aggregate = subparsers.add_parser("aggregate", help="concatenate per-run analysis tables (and training logs)")
+    aggregate.add_argument("tables", nargs="+", help="per-run analysis parquet files (or, with --combine, "
+                                                     "aggregated ones)")
+    aggregate.add_argument("--out", required=True)
+    aggregate.add_argument("--training-out", required=True, help="aggregated training logs (parquet)")
+    aggregate.add_argument("--combine", action="store_true",
+                           help="inputs are aggregates; their training tables sit beside them (.training.parquet)")
+    table = subparsers.add_parser("table", help="Tables 1–3 and the claims table")
+    table.add_argument("which", choices=("table1", "table2", "table3", "claims"))
+    table.add_argument("--analysis", help="aggregated analysis table")
+    table.add_argument("--training", help="aggregated training logs (claims)")
+    table.add_argument("--transient-iterations", type=int, default=10)
+    table.add_argument("--out", required=True, help="path without extension (.csv, .md, .tex are written)")
+    figure = subparsers.add_parser("figure", help="draw one of Figures 1–4, 6–42")
+    figure.add_argument("number", help="01 … 42 (not 05: see 'eoslab data figure5')")
+    figure.add_argument("--analysis", required=True, help="aggregated analysis table")
+    figure.add_argument("--transient-iterations", type=int, default=10)
+    figure.add_argument("--out", required=True, help="path without extension (.pdf and .png are written)")
+
+
+def _results(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .io import write_parquet
+
+    if args.command == "aggregate":
+        from .aggregate import aggregate, combine
+
+        if args.combine:
+            training = [str(p).removesuffix(".parquet") + ".training.parquet" for p in args.tables]
+            analysis, logs = combine(args.tables, training)
+        else:
+            analysis, logs = aggregate(args.tables)
+        write_parquet(args.training_out, logs)
+        write_parquet(args.out, analysis)
+        print(f"wrote {args.out}: {analysis.groupby(['dataset', 'criterion', 'size', 'subset_seed', 'init_seed']).ngroups}"
+              f" runs, {len(analysis)} rows")
+        return 0
+    if args.command == "table":
+        from . import tables
+
+        if args.which == "table3":
+            frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
+        else:
+            if not args.analysis:
+                raise ConfigError(f"{args.which} needs --analysis")
+            from .aggregate import read_analysis
+
+            analysis = read_analysis(args.analysis)
+            if args.which == "table1":
+                frame, title = tables.table1(analysis), "Table 1: configurations of experiments"
+            elif args.which == "table2":
+                from .powerlaw import table2
+
+                frame = table2(analysis, args.transient_iterations)
+                title = "Table 2: power laws max_t P1_DeltaJ = c1 D^c2 (Eq. 9)"
+            else:
+                from .claims import compute_claims
+
+                training = pd.read_parquet(args.training) if args.training else None
+                frame = compute_claims(analysis, training, args.transient_iterations)
+                title = "Claims of Sections 4-5: paper vs reproduced"
+        paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title)
+        print("wrote " + ", ".join(map(str, paths)))
+        return 0
+    from .aggregate import read_analysis
+    from .figures.catalog import FIGURES
+    from .figures.paper import render_figure
+
+    number = args.number.zfill(2)
+    if number not in FIGURES or number == "05":
+        raise ConfigError(f"figure number must be one of 01-04, 06-42, got {args.number!r}")
+    paths = render_figure(number, read_analysis(args.analysis), args.out, args.transient_iterations)
+    print("wrote " + ", ".join(map(str, paths)))
     return 0
 
 
@@ -203,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_parser(subparsers)
     _add_data_parser(subparsers)
     _add_analyze_parser(subparsers)
+    _add_results_parsers(subparsers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -213,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command in ("aggregate", "table", "figure"):
+            return _results(args)
     except (DataFileError, ConfigError, DownloadError) as error:
         print(f"eoslab {args.command}: error: {error}", file=sys.stderr)
         return 2

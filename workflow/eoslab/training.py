@@ -96,6 +96,7 @@ class TrainConfig:
     eig_seed: int = 0
     # output
     snapshot_every: int = 100
+    transient_snapshot: int | None = None  # also snapshot this iteration (end of the transient, Section 5)
     checkpoint_every: int = 100
     chunk_size: int = 1024
     device: str = "auto"
@@ -124,6 +125,11 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"training config '{name}' must be a positive number, got {value!r}")
+        if self.transient_snapshot is not None and (isinstance(self.transient_snapshot, bool)
+                                                    or not isinstance(self.transient_snapshot, int)
+                                                    or self.transient_snapshot < 0):
+            raise ConfigError(f"training config 'transient_snapshot' must be a non-negative integer or null, "
+                              f"got {self.transient_snapshot!r}")
         if self.loss_threshold is not None and (not isinstance(self.loss_threshold, (int, float))
                                                 or self.loss_threshold < 0):
             raise ConfigError(f"training config 'loss_threshold' must be a non-negative number or null, "
@@ -350,7 +356,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
             t += info.dt
             bar.update(1)
             bar.set_postfix(loss=f"{result.loss:.4g}", lam1=f"{row['lambda_1']:.4g}", t=f"{t:.4g}", refresh=False)
-            if iteration % config.snapshot_every == 0:
+            if iteration % config.snapshot_every == 0 or iteration == config.transient_snapshot:
                 _save_snapshot(paths, model, model_config, iteration, t)
             if iteration % config.checkpoint_every == 0:
                 save_checkpoint()

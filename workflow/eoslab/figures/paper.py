@@ -1,0 +1,122 @@
+"""Figures 1–4 and 6–42 of the paper from an aggregated analysis table.
+
+Each figure is a grid of panels (three per row); each panel draws one metric
+(optionally of one layer) with one curve per run against the integration time
+``t``, coloured by the training-set size.  What each figure shows comes from
+:mod:`eoslab.figures.catalog`; how, from :mod:`eoslab.figures.style`.  The
+"change" figures (kind ``components``) divide every run's curve by its value at
+the end of the initial transient (Section 5; see :mod:`eoslab.aggregate`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..aggregate import metric_series, relative_to_reference
+from .catalog import CRITERION_NAMES, FIGURES, NAMES
+from .dice_examples import save_figure
+from .style import apply_style, finish_axes, plot_runs, plt, size_colours, size_legend
+
+SYMBOLS = {
+    "sharpness_hessian": r"$\lambda_1(\mathcal{H}_\theta\tilde{\mathcal{L}})$",
+    "sharpness_H": r"$\lambda_1(H)$",
+    "sharpness_G": r"$\lambda_1(G)$",
+    "rho_K": r"$\rho(K)$",
+    "EK2": r"$\mathbb{E}\|K\|^2_{\max}$",
+    "EK2_layer": r"$\mathbb{E}\|K^{%d}\|^2_{\max}$",
+    "Pi_chi": r"$\Pi_\chi^1$",
+    "P_chi": r"$P^1_{\chi,\Delta/\chi}$",
+    "Pi_J": r"$\Pi_J^1$",
+    "P_DeltaJ": r"$P^1_{\Delta,J}$",
+    "EDeltaL2": r"$\mathbb{E}\|\Delta^L\|^2_{\max}$",
+    "chi2": r"$\mathbb{E}(\chi^{%d})^2$",
+    "r_chi": r"$r(\chi^{%d}, \Delta^{%d}/\chi^{%d})$",
+    "EJ2": r"$\mathbb{E}\|\partial\hat{x}^{%d}/\partial\hat{x}^{%d}\|^2_{\max}$",
+    "r_DeltaJ": r"$r(\Delta^{%d}, \partial\hat{x}^{%d}/\partial\hat{x}^{%d})$",
+}
+
+
+@dataclass
+class Panel:
+    metric: str
+    layer: int | None
+    ylabel: str
+    title: str | None = None
+    relative: bool = False
+
+
+def _layer_label(metric: str, i: int) -> str:
+    if metric in ("EK2_layer", "chi2"):
+        return SYMBOLS[metric] % i
+    if metric == "r_chi":
+        return SYMBOLS[metric] % (i, i, i)
+    if metric == "EJ2":
+        return SYMBOLS[metric] % (i + 1, i)
+    return SYMBOLS[metric] % (i + 1, i + 1, i)  # r_DeltaJ
+
+
+def panels(kind: str, depth: int) -> list[Panel]:
+    if kind == "sharpness":
+        return [Panel(m, None, SYMBOLS[m]) for m in ("sharpness_hessian", "sharpness_H", "sharpness_G")]
+    if kind == "overlap":
+        return [Panel(m, None, SYMBOLS[m]) for m in ("rho_K", "EK2")]
+    if kind == "layers135":
+        return [Panel("EK2_layer", i, _layer_label("EK2_layer", i), f"layer $i = {i}$") for i in (1, 3, 5)]
+    if kind == "layers":
+        return [Panel("EK2_layer", i, _layer_label("EK2_layer", i), f"layer $i = {i}$")
+                for i in range(1, depth + 1)]
+    if kind == "components":
+        out = [Panel(m, 1, SYMBOLS[m] + r"$(t)\,/\,$" + SYMBOLS[m] + r"$(t_0)$", relative=True)
+               for m in ("Pi_chi", "P_chi", "Pi_J", "P_DeltaJ")]
+        return out + [Panel("EDeltaL2", None, SYMBOLS["EDeltaL2"] + r"$(t)\,/\,$" + SYMBOLS["EDeltaL2"]
+                            + r"$(t_0)$", relative=True)]
+    if kind in ("chi2", "r_chi", "EJ2", "r_DeltaJ"):
+        return [Panel(kind, i, _layer_label(kind, i), f"layer $i = {i}$") for i in range(1, depth)]
+    raise ValueError(f"unknown figure kind {kind!r}")
+
+
+def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10):
+    """Draw figure ``number`` from ``frame`` (rows of its data set × criterion); returns the Figure."""
+    spec = FIGURES[number]
+    rows = frame[(frame["dataset"] == spec.dataset) & (frame["criterion"] == spec.criterion)]
+    if rows.empty:
+        raise ValueError(f"figure {number} needs runs of {spec.dataset} with {spec.criterion}; the table has none")
+    depth = int(rows.loc[rows["metric"] == "EK2_layer", "layer"].max())
+    if spec.kind == "layers135" and depth < 5:
+        raise ValueError(f"figure {number} shows layers 1, 3 and 5 but the networks have depth {depth}")
+    layout = panels(spec.kind, depth)
+    colours = size_colours(rows["size"].unique())
+    apply_style()
+    ncols = min(3, len(layout))
+    nrows = math.ceil(len(layout) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.6 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for ax, panel in zip(flat, layout):
+        series = metric_series(rows, panel.metric, panel.layer)
+        if series.empty:
+            raise ValueError(f"figure {number}: no values of {panel.metric} (layer {panel.layer})")
+        if panel.relative:
+            series = relative_to_reference(series, transient_iterations)
+        plot_runs(ax, series, colours)
+        finish_axes(ax, panel.ylabel, series["value"].to_numpy(dtype=float), panel.title)
+    for ax in flat[len(layout):]:
+        fig.delaxes(ax)
+    fig.suptitle(f"Figure {int(number)}: {NAMES[spec.dataset]}, {CRITERION_NAMES[spec.criterion]}", fontsize=10)
+    size_legend(fig, colours)
+    fig.tight_layout()
+    return fig
+
+
+def render_figure(number: str, frame: pd.DataFrame, stem: str | os.PathLike,
+                  transient_iterations: int = 10) -> list[Path]:
+    fig = draw_figure(number, frame, transient_iterations)
+    try:
+        return save_figure(fig, stem)
+    finally:
+        plt.close(fig)
