@@ -1,0 +1,214 @@
+"""Aggregation, the power-law fit (Table 2), the claims and the 41 data figures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eoslab.aggregate import RUN_KEYS, aggregate, relative_to_reference
+from eoslab.analysis import COLUMNS, typed
+from eoslab.arrays import DataFileError
+from eoslab.claims import compute_claims, counterfactual_bound
+from eoslab.figures.catalog import FIGURES, GROUP_ORDER, figures_for
+from eoslab.figures.paper import draw_figure, panels, render_figure
+from eoslab.powerlaw import fit_power_law, table2
+from eoslab.tables import table1, table3, write_table
+
+L = 6
+
+
+def synthetic_table(combos=GROUP_ORDER, sizes=(100, 200, 400), seeds=(0, 1), iterations=(0, 10, 100, 200),
+                    depth=L, rng=None) -> pd.DataFrame:
+    """Every metric of the analysis schema for a grid of runs, with plausible positive values."""
+    rng = rng or np.random.default_rng(0)
+    rows = []
+    for dataset, criterion in combos:
+        for size in sizes:
+            for s in seeds:
+                for init in seeds:
+                    for it in iterations:
+                        t = it * 0.1
+                        base = dict(dataset=dataset, criterion=criterion, size=size, subset_seed=s, init_seed=init,
+                                    iteration=it, t=t)
+
+                        def add(metric, value, layer=None):
+                            rows.append({**base, "metric": metric, "layer": layer, "value": float(value)})
+
+                        grow = 1 + it / 100
+                        add("loss", 1 / grow)
+                        add("accuracy", 0.5)
+                        add("grad_norm", 1 / grow)
+                        add("sharpness_hessian", 10 * grow)
+                        add("sharpness_G", 9.5 * grow)
+                        add("sharpness_H", 0.5 + rng.random())
+                        add("EK2", 50 * grow)
+                        add("rho_K", 0.2)
+                        for i in range(1, depth + 1):
+                            add("EK2_layer", 40 * grow / i, i)
+                        for i in range(1, depth):
+                            for m in ("chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J"):
+                                add(m, 1 + 0.1 * rng.random(), i)
+                            add("P_DeltaJ", 0.01 * size ** 0.3 * grow, i)
+                        add("EDeltaL2", 2.0)
+    return typed(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def test_power_law_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(1)
+    D = np.repeat([390, 781, 1562, 3125, 6250], 16)
+    c1, c2 = 0.0004, 0.49
+    y = c1 * D ** c2 * np.exp(rng.normal(0, 0.05, D.size))
+    fit = fit_power_law(D, y)
+    assert fit.c2 == pytest.approx(c2, abs=0.03)
+    assert fit.c1 == pytest.approx(c1, rel=0.2)
+    assert fit.c1_ci_low < c1 < fit.c1_ci_high and fit.c2_ci_low < c2 < fit.c2_ci_high
+    assert fit.r_squared > 0.95 and fit.runs == 80 and fit.sizes == 5
+    exact = fit_power_law([1, 2, 4, 8], [3 * d ** 0.5 for d in (1, 2, 4, 8)])
+    assert exact.c1 == pytest.approx(3) and exact.c2 == pytest.approx(0.5) and exact.r_squared == pytest.approx(1)
+    assert math.isnan(fit_power_law([5, 5, 5], [1, 2, 3]).c2)  # one size: no fit, no crash
+    with pytest.raises(ValueError, match="positive"):
+        fit_power_law([1, 2, 3], [1, -1, 2])
+
+
+def test_table2_fits_every_dataset_criterion():
+    frame = synthetic_table()
+    table = table2(frame, transient_iterations=10)
+    assert len(table) == 5
+    # P_DeltaJ^1 peak = 0.01·D^0.3·3 exactly in the synthetic table.
+    for _, row in table.iterrows():
+        assert row["c2"] == pytest.approx(0.3, abs=1e-9)
+        assert row["c1"] == pytest.approx(0.03, rel=1e-9)
+        assert row["runs"] == 12
+    assert set(table["paper_c2"]) == {0.23, 0.49, 0.20, 0.45, 0.67}
+
+
+def hand_made_table() -> pd.DataFrame:
+    """Two runs, depth 2 (one P_DeltaJ layer), snapshots at iterations 0, 10, 20 (0 is in the transient)."""
+    rows = []
+
+    def add(run, it, metric, value, layer=None):
+        dataset, criterion, size = run
+        rows.append(dict(dataset=dataset, criterion=criterion, size=size, subset_seed=0, init_seed=0,
+                         iteration=it, t=float(it), metric=metric, layer=layer, value=value))
+
+    a, b = ("dice", "cross_entropy", 10), ("cifar10", "mse", 20)
+    for run, its in ((a, {0: 1, 10: 2, 20: 4}), (b, {0: 9, 10: 3, 20: 6})):
+        for it, v in its.items():
+            add(run, it, "sharpness_hessian", 10.0 * v)
+            add(run, it, "sharpness_G", 9.0 * v)
+            add(run, it, "sharpness_H", 1.0 * v)
+            add(run, it, "rho_K", 0.5 * v)
+            add(run, it, "EDeltaL2", 1.0 * v)
+            add(run, it, "EK2_layer", 4.0 * v, 1)
+            add(run, it, "EK2_layer", 2.0 * v * v, 2)
+            for metric in ("Pi_chi", "P_chi", "Pi_J"):
+                add(run, it, metric, 1.0 + v, 1)
+            add(run, it, "P_DeltaJ", float(v), 1)
+    return typed(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def test_claims_on_a_hand_made_table():
+    frame = hand_made_table()
+    training = pd.DataFrame({"dataset": "dice", "criterion": "cross_entropy", "size": 10, "subset_seed": 0,
+                             "init_seed": 0, "iteration": range(20), "lambda_1": [-1.0] * 12 + [1.0] * 8})
+    claims = compute_claims(frame, training, transient=10).set_index("key")
+    got = claims["reproduced"]
+    # Run a: post-transient values v = 2, 4; run b: v = 3, 6 → every "increase" is ×2.
+    assert got["max_increase_sharpness_hessian"] == pytest.approx(2.0)
+    assert got["max_sharpness_H"] == pytest.approx(6.0)              # run b, v = 6
+    assert got["max_share_H"] == pytest.approx(0.1)
+    assert got["max_gap_G"] == pytest.approx(0.1)
+    assert got["max_increase_rho_K"] == pytest.approx(2.0)
+    # E‖K²‖²/E‖K¹‖² − 1 = 2v²/4v − 1 = v/2 − 1, largest at v = 6: 2.
+    assert got["max_excess_EK2_layer"] == pytest.approx(2.0)
+    assert got["max_increase_EDeltaL2"] == pytest.approx(2.0)
+    assert got["max_increase_Pi_chi"] == pytest.approx(7 / 4)       # run b: (1+6)/(1+3) > run a: (1+4)/(1+2)
+    assert got["max_increase_P_DeltaJ"] == pytest.approx(2.0)
+    # Counterfactual bound: ρ·[P(t0)/P(t)·E‖K¹‖² + E‖K²‖²] = 0.5v·[v0/v·4v + 2v²] = 0.5v(4v0 + 2v²).
+    # Cross-entropy run a: max at v = 4, v0 = 2: 2·(8 + 32) = 80 → η = 2/80.
+    assert got["stable_lr_cross_entropy"] == pytest.approx(2 / 80)
+    # MSE run b: v = 6, v0 = 3: 3·(12 + 72) = 252 → η = 2/252.
+    assert got["stable_lr_mse"] == pytest.approx(2 / 252)
+    # Negative top eigenvalues after the transient: iterations 10, 11 of 10..19 → 20%.
+    assert got["max_share_negative_top_eigenvalue"] == pytest.approx(0.2)
+    assert claims.loc["max_sharpness_H", "where"].startswith("dataset=cifar10")
+    assert claims.loc["max_increase_P_DeltaJ", "paper"] == 28.97
+    bound = counterfactual_bound(frame, 10)
+    assert len(bound) == 4
+
+
+@pytest.mark.parametrize("number", [n for n in FIGURES if n != "05"])
+def test_every_figure_renders_one_line_per_run(number):
+    frame = synthetic_table(sizes=(100, 400), seeds=(0, 1), iterations=(0, 10, 100))
+    spec = FIGURES[number]
+    fig = draw_figure(number, frame, transient_iterations=10)
+    runs = frame[(frame.dataset == spec.dataset) & (frame.criterion == spec.criterion)].groupby(RUN_KEYS).ngroups
+    axes = fig.get_axes()
+    assert len(axes) == len(panels(spec.kind, L))
+    for ax in axes:
+        assert len(ax.get_lines()) == runs
+        assert all(len(line.get_xdata()) > 0 for line in ax.get_lines())
+        assert ax.get_ylabel() and ax.get_xlabel() == "integration time $t$"
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_figure_files_and_missing_data(tmp_path):
+    frame = synthetic_table(combos=[("dice", "cross_entropy")], sizes=(50,), seeds=(0,), iterations=(0, 10, 20))
+    paths = render_figure("15", frame, tmp_path / "fig15")
+    assert [p.suffix for p in paths] == [".pdf", ".png"] and all(p.stat().st_size > 1000 for p in paths)
+    with pytest.raises(ValueError, match="cifar10"):
+        draw_figure("02", frame)
+
+
+def test_figures_follow_the_config():
+    assert len(figures_for(GROUP_ORDER)) == 42
+    assert figures_for([("dice", "cross_entropy")]) == ["05", "06", "10", "15", "19", "24", "29", "34", "39"]
+    assert "Table 1 never ran" in FIGURES["07"].caption and FIGURES["07"].dataset == "cifar10"
+
+
+def test_relative_to_reference_uses_first_post_transient_snapshot():
+    frame = hand_made_table()
+    series = frame[(frame.metric == "P_DeltaJ")]
+    rel = relative_to_reference(series, 10)
+    assert sorted(rel["value"]) == [1.0, 1.0, 2.0, 2.0]
+    assert rel["iteration"].min() == 10
+
+
+def test_aggregate_checks_its_inputs(tmp_path):
+    frame = hand_made_table()
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"iteration": [0, 1], "lambda_1": [1.0, 2.0]}).to_parquet(run / "log.parquet")
+    one = frame[frame.dataset == "dice"]
+    path = tmp_path / "a.parquet"
+    one.to_parquet(path)
+    with pytest.raises(DataFileError, match="a.json"):
+        aggregate([path])
+    path.with_suffix(".json").write_text(json.dumps({"run": str(run), "dataset": "dice", "criterion": "cross_entropy",
+                                                     "size": 10, "subset_seed": 0, "init_seed": 0}))
+    analysis, training = aggregate([path])
+    assert len(analysis) == len(one) and list(training.columns[:5]) == RUN_KEYS
+    with pytest.raises(DataFileError, match="more than one"):
+        aggregate([path, path])
+    bad = tmp_path / "bad.parquet"
+    one.drop(columns=["layer"]).to_parquet(bad)
+    with pytest.raises(DataFileError, match="bad.parquet"):
+        aggregate([bad])
+
+
+def test_tables_are_written(tmp_path):
+    frame = synthetic_table(combos=[("dice", "cross_entropy"), ("cifar10", "mse")], sizes=(10, 20), seeds=(0,),
+                            iterations=(0, 10))
+    t1 = table1(frame)
+    assert list(t1["runs"]) == [2, 2] and list(t1["paper_runs"]) == [80, 64]
+    t3 = table3()
+    assert len(t3) == 3 + 3 + 4 + 4 + 5 + 6
+    assert t3[(t3["class"] == "six") & (t3.parameter == "x_shift")][["min", "max"]].values.tolist() == [[0.1, 0.8]]
+    paths = write_table(t1, tmp_path / "table1", latex=True, title="Table 1")
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert pd.read_csv(paths[0])["runs"].tolist() == [2, 2]
