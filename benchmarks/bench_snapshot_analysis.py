@@ -60,7 +60,6 @@ def run_paper(args, model, criterion, X, y):
 
     L = model.depth
     params = {n: p.detach() for n, p in model.named_parameters()}
-    names = list(params)
 
     def f(p, x):
         return functional_call(model, p, (x.unsqueeze(0),)).squeeze(0)

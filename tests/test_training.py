@@ -1,7 +1,6 @@
 """End-to-end training: files, snapshots, resume after a kill, divergence, bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
