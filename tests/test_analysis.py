@@ -130,3 +130,30 @@ def test_analysis_is_deterministic(tmp_path, blob_data):
         assert main(["analyze", str(run), "--out", str(out), "--no-progress"]) == 0
     fa, fb = pd.read_parquet(a), pd.read_parquet(b)
     assert np.array_equal(fa["value"].to_numpy(), fb["value"].to_numpy())
+
+
+def test_interrupted_analysis_resumes_from_its_partial_results(tmp_path, blob_data, monkeypatch):
+    import eoslab.analysis as analysis
+
+    data, run = _train_tiny_run(tmp_path, blob_data, max_iterations=7, snapshot_every=2)
+    out = tmp_path / "run.parquet"
+    reference = analysis.analyze_run(run, tmp_path / "reference.parquet", progress=False)
+    real = analysis.analyze_snapshot
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyze_snapshot", failing)
+    with pytest.raises(KeyboardInterrupt):
+        analysis.analyze_run(run, out, progress=False)
+    assert not out.exists() and len(list((tmp_path / "run.parquet.partial").glob("*.parquet"))) == 2
+    calls["n"] = 10  # no more failures; count the snapshots analysed again
+    frame = analysis.analyze_run(run, out, progress=False)
+    assert calls["n"] == 10 + 3          # snapshots 0, 2 reused; 4, 6, 7 analysed
+    assert not (tmp_path / "run.parquet.partial").exists()
+    pd.testing.assert_frame_equal(frame[frame.iteration <= 2], reference[reference.iteration <= 2])
+    np.testing.assert_allclose(frame["value"], reference["value"], rtol=1e-6, atol=1e-9)

@@ -31,9 +31,11 @@ the configuration and the solvers' statistics per snapshot.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,10 +252,19 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
     device = resolve_device(config.device)
     criterion = get_criterion(meta["criterion"])
     generator = torch.Generator().manual_seed(config.eig_seed)
+    out = Path(out)
+    partial = PartialResults(out, {"run": os.path.abspath(run_dir), "config": dataclasses.asdict(config),
+                                   "meta": {k: meta[k] for k in ("dataset", "criterion", "size", "subset_seed",
+                                                                 "init_seed")}})
     frames, cards, warm = [], [], None
     started = time.time()
     X = y = None
     for path in tqdm(snapshots, desc=f"analyze {paths.root.name}", disable=not progress, dynamic_ncols=True):
+        done = partial.load(path.stem)
+        if done is not None:
+            frames.append(done[0])
+            cards.append(done[1])
+            continue
         model, snapshot = load_snapshot(path, device=device)
         if X is None:
             dtype = next(model.parameters()).dtype
@@ -264,13 +275,48 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
         frames.append(frame_from_rows(meta, snapshot["iteration"], snapshot["t"], rows))
         cards.append({"snapshot": path.name, "iteration": int(snapshot["iteration"]), "t": float(snapshot["t"]),
                       "seconds": time.time() - tick, **diagnostics})
+        partial.save(path.stem, frames[-1], cards[-1])
         log.debug("%s: %.1f s", path.name, time.time() - tick)
     frame = pd.concat(frames, ignore_index=True)
-    out = Path(out)
     write_json(out.with_suffix(".json"), {
         "run": os.path.abspath(run_dir), **{k: meta[k] for k in ("dataset", "criterion", "size", "subset_seed",
                                                                     "init_seed", "data")},
         "config": dataclasses.asdict(config), "device": str(device), "eoslab_version": __version__,
         "torch_version": torch.__version__, "seconds": time.time() - started, "snapshots": cards})
     write_parquet(out, frame)
+    partial.remove()
     return frame
+
+
+class PartialResults:
+    """Per-snapshot results of an unfinished analysis, so a killed job resumes where it stopped.
+
+    They live in ``OUT.partial/`` (one parquet + JSON per snapshot, written
+    atomically), next to — not inside — the declared output, so Snakemake does
+    not delete them before a rerun.  ``identity`` (run, configuration, run keys)
+    must match, otherwise the directory is discarded.  Resumed snapshots start
+    the eigensolvers cold, which changes results only within their tolerances.
+    """
+
+    def __init__(self, out: Path, identity: dict[str, Any]):
+        self.root = out.with_name(out.name + ".partial")
+        marker = self.root / "identity.json"
+        if self.root.exists() and (not marker.exists() or read_json(marker) != json.loads(json.dumps(identity))):
+            log.warning("discarding %s: it belongs to a different analysis", self.root)
+            shutil.rmtree(self.root)
+        if not marker.exists():
+            write_json(marker, identity)
+
+    def load(self, stem: str) -> tuple[pd.DataFrame, dict] | None:
+        table, card = self.root / f"{stem}.parquet", self.root / f"{stem}.json"
+        if not (table.exists() and card.exists()):
+            return None
+        log.info("snapshot %s: reusing %s", stem, table)
+        return typed(pd.read_parquet(table)), read_json(card)
+
+    def save(self, stem: str, frame: pd.DataFrame, card: dict) -> None:
+        write_parquet(self.root / f"{stem}.parquet", frame)
+        write_json(self.root / f"{stem}.json", card)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
