@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import TinyProblem
-from eoslab.analysis import COLUMNS, METRICS, AnalysisConfig, analyze_snapshot
+from eoslab.analysis import COLUMNS, GLOBAL_METRICS, LAYER_METRICS, METRICS, AnalysisConfig, analyze_snapshot
 from eoslab.cli import main
 from eoslab.curvature import GaussNewtonOperator, HessianOperator
 from eoslab.decomposition import layerwise_decomposition
@@ -70,7 +70,8 @@ def test_analyze_cli_writes_the_documented_table(tmp_path, blob_data):
     assert counts["EK2_layer"] == [1, 2, 3]
     for name in ("chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ"):
         assert counts[name] == list(range(1, L)), name
-    for name in ("loss", "sharpness_G", "EK2", "rho_K", "EDeltaL2"):
+    assert set(GLOBAL_METRICS) | set(LAYER_METRICS) == set(METRICS)
+    for name in GLOBAL_METRICS:
         assert counts[name] == [] and per_snapshot[per_snapshot.metric == name]["layer"].isna().all()
     # t matches the training log and the snapshot.
     log = pd.read_parquet(run / "log.parquet")

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer", "value"]
 
+#: Metrics with a null ``layer`` / with a layer index (see the module docstring for their ranges).
 GLOBAL_METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2",
                   "rho_K", "EDeltaL2")
 LAYER_METRICS = ("EK2_layer", "chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ")
