@@ -53,7 +53,8 @@ from .datasets.pools import card_path
 from .decomposition import layerwise_decomposition
 from .eigensolvers import top_eigenpairs
 from .io import read_json, write_json, write_parquet
-from .training import ConfigError, RunPaths, load_snapshot, resolve_device, resolve_eig_method
+from .training import (FINISHED_STATUSES, ConfigError, RunPaths, config_from_dict, load_snapshot, resolve_device,
+                       resolve_eig_method)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", 
 SHARPNESS_OPERATORS = {"sharpness_hessian": HessianOperator, "sharpness_G": GaussNewtonOperator,
                        "sharpness_H": ResidualHessianOperator}
 
-FINISHED = ("converged", "max_iterations")
-
 
 @dataclass
 class AnalysisConfig:
@@ -89,6 +88,10 @@ class AnalysisConfig:
     chunk_size: int = 512
     device: str = "auto"
     allow_unfinished: bool = False  # analyse runs whose status is not converged / max_iterations
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AnalysisConfig":
+        return config_from_dict(cls, values, "analysis")
 
     def validate(self) -> None:
         for name in ("num_eigenvalues", "eig_max_iterations", "jacobian_steps", "chunk_size"):
@@ -242,8 +245,8 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
     paths = RunPaths(run_dir)
     meta = run_metadata(run_dir, metadata)
     status = read_json(paths.status) if paths.status.exists() else {"status": "unknown"}
-    if status.get("status") not in FINISHED and not config.allow_unfinished:
-        raise DataFileError(f"run {run_dir} has status {status.get('status')!r}, not one of {FINISHED}; "
+    if status.get("status") not in FINISHED_STATUSES and not config.allow_unfinished:
+        raise DataFileError(f"run {run_dir} has status {status.get('status')!r}, not one of {FINISHED_STATUSES}; "
                             f"finish training first (or pass --allow-unfinished)")
     snapshots = snapshot_paths(run_dir)
     if not meta["data"] or not Path(meta["data"]).exists():

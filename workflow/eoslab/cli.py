@@ -64,16 +64,14 @@ def _add_train_parser(subparsers) -> None:
     _add_dataclass_flags(parser, TrainConfig)
 
 
-def _add_dataclass_flags(parser, cls, skip: tuple[str, ...] = ()) -> None:
+def _add_dataclass_flags(parser, cls) -> None:
     for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, dest=field.name, type=_flag_type(cls, field), default=None,
                             help=f"(default: {field.default if field.default is not dataclasses.MISSING else 'required'})")
 
 
-def _config_values(args: argparse.Namespace, cls, skip: tuple[str, ...] = ()) -> dict:
+def _config_values(args: argparse.Namespace, cls) -> dict:
     """Fields of ``cls`` from ``--config FILE`` (YAML/JSON), overridden by flags."""
     values: dict = {}
     if args.config:
@@ -83,8 +81,6 @@ def _config_values(args: argparse.Namespace, cls, skip: tuple[str, ...] = ()) ->
             raise ConfigError(f"config file {args.config!r} must hold a mapping of {cls.__name__} fields")
         values.update(loaded)
     for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
         value = getattr(args, field.name)
         if value is not None:
             values[field.name] = value
@@ -184,12 +180,7 @@ def _add_analyze_parser(subparsers) -> None:
 def _analyze(args: argparse.Namespace) -> int:
     from .analysis import AnalysisConfig, analyze_run
 
-    values = _config_values(args, AnalysisConfig)
-    names = {f.name for f in dataclasses.fields(AnalysisConfig)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"unknown analysis config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
-    config = AnalysisConfig(**values)
+    config = AnalysisConfig.from_dict(_config_values(args, AnalysisConfig))
     frame = analyze_run(args.run_dir, args.out, config, progress=not args.no_progress,
                         metadata={"data": args.data, "dataset": args.dataset, "size": args.size,
                                   "subset_seed": args.subset_seed})

@@ -69,6 +69,21 @@ class ConfigError(ValueError):
     """A training configuration value has the wrong type or range."""
 
 
+#: Statuses of a run that has ended normally (its snapshots and log are complete).
+FINISHED_STATUSES = ("converged", "max_iterations")
+
+
+def config_from_dict(cls, values: dict[str, Any], what: str):
+    """Build the config dataclass ``cls`` from ``values``, rejecting unknown keys, and validate it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown {what} config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
+    config = cls(**values)
+    config.validate()
+    return config
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run (stored resolved in ``run.json``)."""
@@ -103,13 +118,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ConfigError(f"unknown training config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
-        config = cls(**values)
-        config.validate()
-        return config
+        return config_from_dict(cls, values, "training")
 
     def validate(self) -> None:
         ints = ("depth", "width", "init_seed", "max_iterations", "eig_max_iterations", "eig_every", "eig_seed",
@@ -237,7 +246,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                              f"remove {paths.root} or choose another output directory")
         if paths.status.exists():
             status = read_json(paths.status)
-            if status.get("status") in ("converged", "max_iterations"):
+            if status.get("status") in FINISHED_STATUSES:
                 log.info("run in %s already finished (%s); nothing to do", paths.root, status["status"])
                 return status
     write_json(paths.run, {**resolved, **runtime})
