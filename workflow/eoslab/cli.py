@@ -214,51 +214,53 @@ def _add_results_parsers(subparsers) -> None:
     figure.add_argument("--out", required=True, help="path without extension (.pdf and .png are written)")
 
 
-def _results(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+def _aggregate(args: argparse.Namespace) -> int:
+    from .aggregate import RUN_KEYS, aggregate, combine
     from .io import write_parquet
 
-    if args.command == "aggregate":
-        from .aggregate import aggregate, combine
+    if args.combine:
+        training = [str(p).removesuffix(".parquet") + ".training.parquet" for p in args.tables]
+        analysis, logs = combine(args.tables, training)
+    else:
+        analysis, logs = aggregate(args.tables)
+    write_parquet(args.training_out, logs)
+    write_parquet(args.out, analysis)
+    print(f"wrote {args.out}: {analysis.groupby(RUN_KEYS).ngroups} runs, {len(analysis)} rows")
+    return 0
 
-        if args.combine:
-            training = [str(p).removesuffix(".parquet") + ".training.parquet" for p in args.tables]
-            analysis, logs = combine(args.tables, training)
+
+def _table(args: argparse.Namespace) -> int:
+    from . import tables
+
+    if args.which == "table3":
+        frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
+    else:
+        if not args.analysis:
+            raise ConfigError(f"{args.which} needs --analysis")
+        from .aggregate import read_analysis
+
+        analysis = read_analysis(args.analysis)
+        if args.which == "table1":
+            frame, title = tables.table1(analysis), "Table 1: configurations of experiments"
+        elif args.which == "table2":
+            from .powerlaw import table2
+
+            frame = table2(analysis, args.transient_iterations)
+            title = "Table 2: power laws max_t P1_DeltaJ = c1 D^c2 (Eq. 9)"
         else:
-            analysis, logs = aggregate(args.tables)
-        write_parquet(args.training_out, logs)
-        write_parquet(args.out, analysis)
-        print(f"wrote {args.out}: {analysis.groupby(['dataset', 'criterion', 'size', 'subset_seed', 'init_seed']).ngroups}"
-              f" runs, {len(analysis)} rows")
-        return 0
-    if args.command == "table":
-        from . import tables
+            import pandas as pd
 
-        if args.which == "table3":
-            frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
-        else:
-            if not args.analysis:
-                raise ConfigError(f"{args.which} needs --analysis")
-            from .aggregate import read_analysis
+            from .claims import compute_claims
 
-            analysis = read_analysis(args.analysis)
-            if args.which == "table1":
-                frame, title = tables.table1(analysis), "Table 1: configurations of experiments"
-            elif args.which == "table2":
-                from .powerlaw import table2
+            training = pd.read_parquet(args.training) if args.training else None
+            frame = compute_claims(analysis, training, args.transient_iterations)
+            title = "Claims of Sections 4-5: paper vs reproduced"
+    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title)
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
 
-                frame = table2(analysis, args.transient_iterations)
-                title = "Table 2: power laws max_t P1_DeltaJ = c1 D^c2 (Eq. 9)"
-            else:
-                from .claims import compute_claims
 
-                training = pd.read_parquet(args.training) if args.training else None
-                frame = compute_claims(analysis, training, args.transient_iterations)
-                title = "Claims of Sections 4-5: paper vs reproduced"
-        paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title)
-        print("wrote " + ", ".join(map(str, paths)))
-        return 0
+def _figure(args: argparse.Namespace) -> int:
     from .aggregate import read_analysis
     from .figures.catalog import FIGURES
     from .figures.paper import render_figure
@@ -269,6 +271,10 @@ def _results(args: argparse.Namespace) -> int:
     paths = render_figure(number, read_analysis(args.analysis), args.out, args.transient_iterations)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
+
+
+COMMANDS = {"train": _train, "data": _data, "analyze": _analyze, "aggregate": _aggregate, "table": _table,
+            "figure": _figure}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,21 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "train":
-            return _train(args)
-        if args.command == "data":
-            return _data(args)
-        if args.command == "analyze":
-            return _analyze(args)
-        if args.command in ("aggregate", "table", "figure"):
-            return _results(args)
+        return COMMANDS[args.command](args)
     except (DataFileError, ConfigError, DownloadError) as error:
         print(f"eoslab {args.command}: error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:
         print(f"eoslab {args.command}: diverged: {error}", file=sys.stderr)
         return 3
-    return 1
 
 
 if __name__ == "__main__":
