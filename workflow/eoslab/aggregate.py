@@ -86,6 +86,14 @@ def metric_series(frame: pd.DataFrame, metric: str, layer: int | None = None) ->
     return rows.sort_values(RUN_KEYS + ["iteration"])
 
 
+def network_depth(frame: pd.DataFrame) -> int:
+    """``L``, the number of linear layers of the analysed networks (``EK2_layer`` has layers 1..L)."""
+    layers = frame.loc[frame["metric"] == "EK2_layer", "layer"].dropna()
+    if layers.empty:
+        raise ValueError("the table has no EK2_layer rows, so the network depth is unknown")
+    return int(layers.max())
+
+
 def post_transient(frame: pd.DataFrame, transient_iterations: int) -> pd.DataFrame:
     """Rows at ``iteration ≥ transient_iterations`` (Section 5)."""
     return frame[frame["iteration"] >= transient_iterations]

@@ -29,7 +29,7 @@ import math
 
 import pandas as pd
 
-from .aggregate import RUN_KEYS, metric_series, post_transient
+from .aggregate import RUN_KEYS, metric_series, network_depth, post_transient
 
 #: (key, claim, paper value, unit)
 PAPER_CLAIMS = [
@@ -90,9 +90,8 @@ def _wide(frame: pd.DataFrame, transient: int, metrics: list[tuple[str, int | No
 
 def counterfactual_bound(frame: pd.DataFrame, transient: int) -> pd.DataFrame:
     """Per post-transient snapshot: ``B(t)`` of the module docstring, with the run keys."""
-    layers = sorted(int(v) for v in frame.loc[frame["metric"] == "EK2_layer", "layer"].dropna().unique())
-    L = max(layers)
-    wide = _wide(frame, transient, [("rho_K", None)] + [("EK2_layer", i) for i in layers]
+    L = network_depth(frame)
+    wide = _wide(frame, transient, [("rho_K", None)] + [("EK2_layer", i) for i in range(1, L + 1)]
                  + [("P_DeltaJ", i) for i in range(1, L)])
     wide = wide.sort_values(RUN_KEYS + ["iteration"])
     total = wide[f"EK2_layer_{L}"].copy()
@@ -114,9 +113,9 @@ def compute_claims(frame: pd.DataFrame, training: pd.DataFrame | None, transient
     values["max_share_H"] = _argmax(sharp, "share_H")
     values["max_gap_G"] = _argmax(sharp, "gap_G")
     values["max_increase_rho_K"] = max_increase(frame, "rho_K", None, transient)
-    layers = sorted(int(v) for v in frame.loc[frame["metric"] == "EK2_layer", "layer"].dropna().unique())
-    per_layer = _wide(frame, transient, [("EK2_layer", i) for i in layers])
-    others = per_layer[[f"EK2_layer_{i}" for i in layers[1:]]].max(axis=1)
+    L = network_depth(frame)
+    per_layer = _wide(frame, transient, [("EK2_layer", i) for i in range(1, L + 1)])
+    others = per_layer[[f"EK2_layer_{i}" for i in range(2, L + 1)]].max(axis=1)
     per_layer["excess"] = others / per_layer["EK2_layer_1"] - 1
     values["max_excess_EK2_layer"] = _argmax(per_layer, "excess")
     values["max_increase_EDeltaL2"] = max_increase(frame, "EDeltaL2", None, transient)

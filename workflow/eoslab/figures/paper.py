@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate import metric_series, relative_to_reference
+from ..aggregate import metric_series, network_depth, relative_to_reference
 from .catalog import CRITERION_NAMES, FIGURES, NAMES
 from .dice_examples import save_figure
 from .style import apply_style, finish_axes, plot_runs, plt, size_colours, size_legend
@@ -86,7 +86,7 @@ def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10
     rows = frame[(frame["dataset"] == spec.dataset) & (frame["criterion"] == spec.criterion)]
     if rows.empty:
         raise ValueError(f"figure {number} needs runs of {spec.dataset} with {spec.criterion}; the table has none")
-    depth = int(rows.loc[rows["metric"] == "EK2_layer", "layer"].max())
+    depth = network_depth(rows)
     if spec.kind == "layers135" and depth < 5:
         raise ValueError(f"figure {number} shows layers 1, 3 and 5 but the networks have depth {depth}")
     layout = panels(spec.kind, depth)
