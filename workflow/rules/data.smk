@@ -94,6 +94,6 @@ rule figure05:
     log:
         "results/logs/figures/fig05.log",
     conda:
-        "../../envs/data.yaml"
+        "../../envs/plot.yaml"
     shell:
         "eoslab data figure5 --pool {input.pool} --out results/figures/fig05 > {log} 2>&1"

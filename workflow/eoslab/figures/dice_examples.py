@@ -5,24 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..datasets.pools import load_pool  # noqa: E402
-from ..io import atomic_write  # noqa: E402
-
-
-def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` atomically."""
-    paths = []
-    for ext in ("pdf", "png"):
-        path = Path(f"{stem}.{ext}")
-        atomic_write(path, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=200, bbox_inches="tight"))
-        paths.append(path)
-    return paths
+from ..datasets.pools import load_pool
+from .style import plt, save_figure
 
 
 def figure05(pool_path: str | os.PathLike, stem: str | os.PathLike, rows: int = 6) -> list[Path]:

@@ -19,8 +19,7 @@ import pandas as pd
 
 from ..aggregate import metric_series, network_depth, relative_to_reference
 from .catalog import CRITERION_NAMES, FIGURES, NAMES
-from .dice_examples import save_figure
-from .style import apply_style, finish_axes, plot_runs, plt, size_colours, size_legend
+from .style import apply_style, finish_axes, plot_runs, plt, save_figure, size_colours, size_legend
 
 SYMBOLS = {
     "sharpness_hessian": r"$\lambda_1(\mathcal{H}_\theta\tilde{\mathcal{L}})$",

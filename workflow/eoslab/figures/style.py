@@ -1,6 +1,9 @@
-"""One plotting style for every figure: seaborn theme, size colours, run curves, axes."""
+"""One plotting style for every figure: seaborn theme, size colours, run curves, axes, saving."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import matplotlib
 
@@ -11,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..aggregate import RUN_KEYS  # noqa: E402
+from ..io import atomic_write  # noqa: E402
 
 #: Ratio max/min above which a panel gets a logarithmic y axis.
 LOG_SPAN = 20.0
@@ -57,3 +61,13 @@ def size_legend(fig, colours: dict[int, tuple]) -> None:
     handles = [plt.Line2D([], [], color=c, lw=2) for c in colours.values()]
     fig.legend(handles, [f"D = {s}" for s in colours], title="training-set size", loc="center left",
                bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
+def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
+    """Write ``stem.pdf`` and ``stem.png`` atomically."""
+    paths = []
+    for ext in ("pdf", "png"):
+        path = Path(f"{stem}.{ext}")
+        atomic_write(path, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=200, bbox_inches="tight"))
+        paths.append(path)
+    return paths
