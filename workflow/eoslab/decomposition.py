@@ -154,19 +154,17 @@ class SampleSums:
 
     depth: int
     count: int = 0
-    K2: float = 0.0                                   # Σ ‖K‖²
-    Delta2: list[float] = field(default_factory=list)  # Σ ‖Δⁱ‖² = Σ ‖Kⁱ‖², i = 1..L
-    chi2: list[float] = field(default_factory=list)    # Σ (χⁱ)², i = 1..L−1
-    DeltaJ2: list[float] = field(default_factory=list)  # Σ ‖Δ^{i+1}Mᵢ‖², i = 1..L−1
-    J2: list[float] = field(default_factory=list)      # Σ ‖Mᵢ‖², i = 1..L−1
+    K2: float = 0.0                                       # Σ ‖K‖²
+    Delta2: list[float] = field(init=False)               # Σ ‖Δⁱ‖² = Σ ‖Kⁱ‖², i = 1..L
+    chi2: list[float] = field(init=False)                 # Σ (χⁱ)², i = 1..L−1
+    DeltaJ2: list[float] = field(init=False)              # Σ ‖Δ^{i+1}Mᵢ‖², i = 1..L−1
+    J2: list[float] = field(init=False)                   # Σ ‖Mᵢ‖², i = 1..L−1
     solver: dict = field(default_factory=lambda: {"products": 0, "unconverged": 0, "max_relative_residual": 0.0})
 
     def __post_init__(self):
         L = self.depth
-        self.Delta2 = self.Delta2 or [0.0] * L
-        self.chi2 = self.chi2 or [0.0] * (L - 1)
-        self.DeltaJ2 = self.DeltaJ2 or [0.0] * (L - 1)
-        self.J2 = self.J2 or [0.0] * (L - 1)
+        self.Delta2 = [0.0] * L
+        self.chi2, self.DeltaJ2, self.J2 = [0.0] * (L - 1), [0.0] * (L - 1), [0.0] * (L - 1)
 
 
 @torch.no_grad()

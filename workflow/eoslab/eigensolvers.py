@@ -452,7 +452,7 @@ def batched_top_eigenvalues(apply: Callable[[torch.Tensor, torch.Tensor], torch.
         converged[active[done]] = True
         todo = ~done
         active = active[todo]
-        if keep and m > 1:
+        if keep:
             S_keep = S[todo][:, :, -keep:]
             kept_Q = torch.einsum("bjk,bjn->bkn", S_keep, Q[todo])
             kept_W = torch.einsum("bjk,bjn->bkn", S_keep, W[todo])
