@@ -180,14 +180,8 @@ class DatasetCurvature:
             z = functional_call(self.model, (params, self._frozen), (x,))
             loss = self.criterion.loss(z, y).sum()
             gradient = torch.autograd.grad(loss, leaves, create_graph=True)
-            outputs = [tangents[n] for n in self.space.names]
-            if outputs[0].shape[0] == 1:
-                # One column (ARPACK's single products): a plain backward pass; the
-                # vmapped one costs ~40 ms of fixed overhead per call on a CPU.
-                products = [p.unsqueeze(0) for p in torch.autograd.grad(gradient, leaves,
-                                                                        grad_outputs=[o[0] for o in outputs])]
-            else:
-                products = torch.autograd.grad(gradient, leaves, grad_outputs=outputs, is_grads_batched=True)
+            products = torch.autograd.grad(gradient, leaves, grad_outputs=[tangents[n] for n in self.space.names],
+                                           is_grads_batched=True)
         return dict(zip(self.space.names, products))
 
     def _gauss_newton_chunk(self, x, y, tangents):
