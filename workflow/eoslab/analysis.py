@@ -211,9 +211,7 @@ def analyze_snapshot(model, criterion, X: torch.Tensor, y: torch.Tensor, config:
                     decomposition.solver["max_relative_residual"])
     rows.append(("EK2", None, decomposition.EK2))
     rows.append(("rho_K", None, sharpness["sharpness_G"] / decomposition.EK2 if decomposition.EK2 else math.nan))
-    for i, value in enumerate(decomposition.EK2_layer, start=1):
-        rows.append(("EK2_layer", i, value))
-    for name in ("chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ"):
+    for name in LAYER_METRICS:  # each is a Decomposition attribute indexed by layer − 1
         for i, value in enumerate(getattr(decomposition, name), start=1):
             rows.append((name, i, value))
     rows.append(("EDeltaL2", None, decomposition.EDeltaL2))
