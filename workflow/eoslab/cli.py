@@ -13,6 +13,9 @@
       draw Figure 5
   eoslab aggregate | table | figure ...
       per-run tables -> aggregates -> Tables 1-3, the claims table, Figures 1-42
+      (of jacobian_alignment, Lowell & Kastner 2024)
+  eoslab study NAME COMMAND ...
+      a companion study's own commands (eoslab.studies.NAME.cli; eoslab study NAME --help)
 
 Exit status: 0 success (training converged or reached max_iterations), 2 bad
 input (the message names the key or file), 3 training diverged, 143 interrupted
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import importlib.util
 import logging
 import sys
 import typing
@@ -298,7 +303,32 @@ def _figure(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "data": _data, "analyze": _analyze, "aggregate": _aggregate, "table": _table,
+def study_names() -> list[str]:
+    """The companion studies with a command line: packages ``eoslab.studies.<name>`` with a ``cli`` module."""
+    import pkgutil
+
+    from . import studies
+
+    return sorted(info.name for info in pkgutil.iter_modules(studies.__path__)
+                  if info.ispkg and importlib.util.find_spec(f"eoslab.studies.{info.name}.cli") is not None)
+
+
+def _add_study_parser(subparsers) -> None:
+    parser = subparsers.add_parser("study", help="a companion study's own commands (eoslab study NAME --help)",
+                                   description="Run a companion study's own commands: eoslab study NAME COMMAND ...")
+    parser.add_argument("name", help="the study: " + ", ".join(study_names()))
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="the study's command and its arguments")
+
+
+def _study(args: argparse.Namespace) -> int:
+    names = study_names()
+    if args.name not in names:
+        raise ConfigError(f"unknown study {args.name!r}; the studies with commands are: {', '.join(names)}")
+    module = importlib.import_module(f"eoslab.studies.{args.name}.cli")
+    return module.main(args.rest)
+
+
+COMMANDS = {"study": _study, "train": _train, "data": _data, "analyze": _analyze, "aggregate": _aggregate, "table": _table,
             "figure": _figure}
 
 
@@ -322,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_data_parser(subparsers)
     _add_analyze_parser(subparsers)
     _add_results_parsers(subparsers)
+    _add_study_parser(subparsers)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     if args.threads is not None:
