@@ -107,14 +107,21 @@ def test_ts_reader_and_windows(tmp_path):
     directory = make_af(tmp_path)
     X, labels, classes = atrial_fibrillation.read_ts(directory / "AtrialFibrillation_TRAIN.ts")
     assert X.shape == (3, 2, 640) and labels == ["n", "s", "t"] and classes == ["n", "s", "t"]
-    X_train, y_train, X_test, y_test, names = atrial_fibrillation.load_atrial_fibrillation(directory)
+    # the earlier reading: stride 8, all 65 windows per case
+    X_train, y_train, X_test, y_test, names = atrial_fibrillation.load_atrial_fibrillation(directory, stride=8,
+                                                                                         per_case=None)
     assert X_train.shape == (3 * 65, 2, 128) and y_train.tolist() == [0] * 65 + [1] * 65 + [2] * 65
     np.testing.assert_array_equal(X_train[65 + 2], X[1, :, 16:144])     # case 1, window 2 starts at 2·stride
-    # the paper's 15 training cases give a pool that covers Table 1's largest subset (960)
-    assert 15 * ((640 - 128) // 8 + 1) >= 960
+    # the default: stride 1, the first 512 windows of each case → 15 cases give 7,680 = 960 · 8 windows
+    X_train, y_train, _, _, _ = atrial_fibrillation.load_atrial_fibrillation(directory)
+    assert X_train.shape == (3 * 512, 2, 128) and y_train.tolist() == [0] * 512 + [1] * 512 + [2] * 512
+    np.testing.assert_array_equal(X_train[512 + 511], X[1, :, 511:639])  # case 1's last window starts at 511
+    assert 15 * 512 == 960 * 8
+    with pytest.raises(ValueError, match="514 windows per case"):
+        atrial_fibrillation.windows(X, per_case=514)
     pool = prepare_atrial_fibrillation(tmp_path / "af.npz", directory)
     arrays, card = load_pool(pool)
-    assert card["stride"] == 8 and arrays["X_train"].shape == (195, 2, 128)
+    assert card["stride"] == 1 and card["windows_per_case"] == 512 and arrays["X_train"].shape == (1536, 2, 128)
     row = preprocess(arrays["X_train"][:1], card["preprocessing"])
     np.testing.assert_array_equal(row[0], np.concatenate([X[0, 0, :128], X[0, 1, :128]]))  # channels concatenated
 

@@ -23,8 +23,10 @@ def test_shapes_balance_range_and_split():
     assert data.X_train.dtype == np.uint8
     assert np.bincount(data.y_train).tolist() == [20] * 6 and np.bincount(data.y_test).tolist() == [20] * 6
     assert data.X_train.max() == 255 and data.X_train.min() == 0
-    # every image has ink, and no test image repeats a training image
-    assert (data.X_train.reshape(120, -1).max(1) > 0).all()
+    # white background (R's default): every image has ink (a pixel below 255) and background pixels (255)
+    flat = data.X_train.reshape(120, -1)
+    assert (flat.min(1) < 255).all() and (flat.max(1) == 255).all()
+    # no test image repeats a training image
     train = {x.tobytes() for x in data.X_train}
     assert not any(x.tobytes() in train for x in data.X_test)
 
@@ -116,3 +118,62 @@ def test_six_is_two_parallel_shifted_lines():
         _, _, vt = np.linalg.svd(points - points.mean(0), full_matrices=False)
         slopes.append(vt[0, 1] / vt[0, 0])
     assert slopes[0] == pytest.approx(slopes[1], abs=0.05) and slopes[0] == pytest.approx(0.1 / 0.6, abs=0.05)
+
+
+def test_white_background_is_the_black_rendering_inverted():
+    """R's default device draws black ink on white: pixel = 255 − ink, the same symbols as on black."""
+    white = generate_dice(seed=2, per_class=12, chunk_size=5, workers=1, progress=False)
+    black = generate_dice(seed=2, per_class=12, chunk_size=5, workers=1, progress=False, background="black")
+    assert np.array_equal(white.X_train.astype(int), 255 - black.X_train.astype(int))
+    assert np.array_equal(white.y_train, black.y_train)
+    # corners of a "one" (a single small pip) are background: 255 on white, 0 on black
+    rng = np.random.default_rng(0)
+    params = {**sample_parameters("one", rng), "x_coord": 0.0, "y_coord": 0.0, "P_size": 0.5}
+    ink = render("one", params)
+    assert ink[0, 0] == 0 and ink[16, 16] == 255
+
+
+def test_white_background_after_scaling_is_one_and_full_ink_zero(tmp_path):
+    from eoslab.datasets.pools import write_subset
+    from eoslab.datasets.prepare import prepare_dice
+
+    pool = prepare_dice(tmp_path / "pool.npz", per_class=10, workers=1, progress=False)
+    subset = write_subset(pool, 30, 0, tmp_path / "s.npz")
+    X = np.load(subset)["X"]
+    assert X.shape == (30, 1024) and X.dtype == np.float64
+    assert X.max() == 1.0 and X.min() == 0.0
+    # most pixels of a dice image are background
+    assert np.median(X) == 1.0
+    import json
+    card = json.loads((tmp_path / "pool.json").read_text())
+    assert card["background"] == "white" and card["pip"] == "filled" and card["channels"] == 1
+
+
+def test_circle_pips_are_rings_of_r_default_line_width():
+    """pch = 1: an open circle with a 0.75-pixel line; large pips leave their centre empty."""
+    params = {"x_coord": 0.0, "y_coord": 0.0, "P_size": 1.0}
+    ring = render("one", params, pip="circle").astype(float)
+    disc = render("one", params).astype(float)
+    assert ring[15:17, 15:17].max() == 0            # the centre of a 4-pixel-radius circle is empty
+    assert components(ring, threshold=16) == 1       # one closed ring
+    radius = 4.0                                     # pixels: 0.25 · P_size in [−1, 1] coordinates
+    # ink of a ring of width w at radius r ≈ 2π r w (anti-aliased areas, pixels × 255)
+    assert abs(ring.sum() / 255 - 2 * np.pi * (radius - 0.375) * 0.75) < 0.15 * 2 * np.pi * radius * 0.75
+    assert abs(disc.sum() / 255 - np.pi * radius ** 2) < 0.05 * np.pi * radius ** 2
+    # a pip thinner than its line is drawn as a dot, not as nothing
+    tiny = render("one", {"x_coord": 0.0, "y_coord": 0.0, "P_size": 0.1}, pip="circle")
+    assert tiny.sum() > 0
+
+
+def test_three_channels_are_identical_copies():
+    one = generate_dice(seed=1, per_class=6, workers=1, progress=False)
+    rgb = generate_dice(seed=1, per_class=6, workers=1, progress=False, channels=3)
+    assert rgb.X_train.shape == (18, 3, 32, 32)
+    for c in range(3):
+        assert np.array_equal(rgb.X_train[:, c], one.X_train)
+
+
+@pytest.mark.parametrize("option", [{"background": "grey"}, {"pip": "square"}, {"channels": 2}])
+def test_rendering_options_are_checked(option):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        generate_dice(seed=0, per_class=2, workers=1, progress=False, **option)

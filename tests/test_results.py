@@ -77,13 +77,34 @@ def test_power_law_fit_recovers_known_coefficients():
 def test_table2_fits_every_dataset_criterion():
     frame = synthetic_table()
     table = table2(frame, transient_iterations=10)
-    assert len(table) == 5
+    assert len(table) == 10 and set(table["fit"]) == {"pooled", "size_means"}
     # P_DeltaJ^1 peak = 0.01·D^0.3·3 exactly in the synthetic table.
     for _, row in table.iterrows():
         assert row["c2"] == pytest.approx(0.3, abs=1e-9)
         assert row["c1"] == pytest.approx(0.03, rel=1e-9)
         assert row["runs"] == 12
+        assert row["sizes"] == 3
     assert set(table["paper_c2"]) == {0.23, 0.49, 0.20, 0.45, 0.67}
+
+
+def test_pooled_and_size_mean_fits_and_both_r_squared():
+    """Pooled OLS and OLS through per-size geometric means: same slope with equal runs per size, higher
+    R² for the means; R² on the linear scale against a direct computation."""
+    rng = np.random.default_rng(3)
+    D = np.repeat([32, 64, 128, 256, 512], 4)
+    y = 0.002 * D ** 0.4 * np.exp(rng.normal(0, 0.2, D.size))
+    pooled = fit_power_law(D, y)
+    logs = pd.DataFrame({"D": D, "ly": np.log(y)}).groupby("D", as_index=False)["ly"].mean()
+    means = fit_power_law(logs["D"], np.exp(logs["ly"]))
+    assert means.c2 == pytest.approx(pooled.c2, rel=1e-10) and means.c1 == pytest.approx(pooled.c1, rel=1e-10)
+    assert means.r_squared > pooled.r_squared
+    predicted = pooled.c1 * D ** pooled.c2
+    direct = 1 - ((y - predicted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert pooled.r_squared_linear == pytest.approx(direct, rel=1e-12)
+    ly = np.log(y)
+    slope, intercept = np.polyfit(np.log(D), ly, 1)
+    direct_log = 1 - ((ly - (intercept + slope * np.log(D))) ** 2).sum() / ((ly - ly.mean()) ** 2).sum()
+    assert pooled.r_squared == pytest.approx(direct_log, rel=1e-10)
 
 
 def hand_made_table() -> pd.DataFrame:
@@ -113,8 +134,12 @@ def hand_made_table() -> pd.DataFrame:
 
 def test_claims_on_a_hand_made_table():
     frame = hand_made_table()
+    # |λ_min| > λ_max (the paper's event) in iterations 3 and 7 of 20; λ₁ itself is never negative.
+    lambda_min = [-0.5] * 20
+    lambda_min[3] = lambda_min[7] = -3.0
     training = pd.DataFrame({"dataset": "dice", "criterion": "cross_entropy", "size": 10, "subset_seed": 0,
-                             "init_seed": 0, "iteration": range(20), "lambda_1": [-1.0] * 12 + [1.0] * 8})
+                             "init_seed": 0, "iteration": range(20), "lambda_1": [2.0] * 20,
+                             "lambda_2": [1.0] * 20, "lambda_min": lambda_min})
     claims = compute_claims(frame, training, transient=10).set_index("key")
     got = claims["reproduced"]
     # Run a: post-transient values v = 2, 4; run b: v = 3, 6 → every "increase" is ×2.
@@ -133,12 +158,64 @@ def test_claims_on_a_hand_made_table():
     assert got["stable_lr_cross_entropy"] == pytest.approx(2 / 80)
     # MSE run b: v = 6, v0 = 3: 3·(12 + 72) = 252 → η = 2/252.
     assert got["stable_lr_mse"] == pytest.approx(2 / 252)
-    # Negative top eigenvalues after the transient: iterations 10, 11 of 10..19 → 20%.
-    assert got["max_share_negative_top_eigenvalue"] == pytest.approx(0.2)
+    # The paper's event over all 20 logged iterations: 2 of 20.
+    assert got["max_share_negative_top_eigenvalue"] == pytest.approx(0.1)
+    assert claims.loc["max_share_negative_top_eigenvalue", "runs"] == 1
     assert claims.loc["max_sharpness_H", "where"].startswith("dataset=cifar10")
     assert claims.loc["max_increase_P_DeltaJ", "paper"] == 28.97
     bound = counterfactual_bound(frame, 10)
     assert len(bound) == 4
+    # Without snapshot_every the paper-grid reading repeats the first.
+    assert np.allclose(claims["reproduced_paper_grid"].astype(float), got.astype(float), equal_nan=True)
+    assert (claims["note"] == "").all()
+
+
+def test_claims_under_both_references():
+    """Snapshots at 0, 10, 100, 200 and a last one at 250; regular grid every 100 (the paper's):
+    the first reading starts at iteration 10, the paper-grid reading at 100 and skips 10."""
+    rows = []
+    values = {0: 5.0, 10: 1.0, 100: 2.0, 200: 8.0, 250: 4.0}
+    for it, v in values.items():
+        base = dict(dataset="dice", criterion="mse", size=8, subset_seed=0, init_seed=0, iteration=it, t=float(it))
+        for metric, value, layer in [("sharpness_hessian", v, None), ("sharpness_G", v, None),
+                                     ("sharpness_H", 0.1 * v, None), ("rho_K", 0.5, None), ("EDeltaL2", v, None),
+                                     ("EK2_layer", v, 1), ("EK2_layer", v, 2), ("Pi_chi", v, 1), ("P_chi", v, 1),
+                                     ("Pi_J", v, 1), ("P_DeltaJ", v, 1)]:
+            rows.append({**base, "metric": metric, "layer": layer, "value": value})
+    frame = typed(pd.DataFrame(rows, columns=COLUMNS))
+    claims = compute_claims(frame, None, transient=10, snapshot_every=100).set_index("key")
+    assert claims.loc["max_increase_sharpness_hessian", "reproduced"] == pytest.approx(8.0)             # 8 / 1
+    assert claims.loc["max_increase_sharpness_hessian", "reproduced_paper_grid"] == pytest.approx(4.0)  # 8 / 2
+    # Counterfactual: B = ρ[P(t0)/P(t)·E‖K¹‖² + E‖K²‖²] = 0.5[v0 + v]; max at v = 8.
+    assert claims.loc["stable_lr_mse", "reproduced"] == pytest.approx(2 / (0.5 * (1 + 8)))
+    assert claims.loc["stable_lr_mse", "reproduced_paper_grid"] == pytest.approx(2 / (0.5 * (2 + 8)))
+    # A value claim does not depend on the reference, only on the snapshots seen (10 is off the grid).
+    assert claims.loc["max_sharpness_H", "reproduced"] == pytest.approx(0.8)
+    # No data: said, not nan without a reason.
+    assert math.isnan(claims.loc["stable_lr_cross_entropy", "reproduced"])
+    assert claims.loc["stable_lr_cross_entropy", "note"] == "no cross-entropy runs in this configuration"
+    assert "no training logs" in claims.loc["max_share_negative_top_eigenvalue", "note"]
+    old_logs = pd.DataFrame({"dataset": "dice", "criterion": "mse", "size": 8, "subset_seed": 0, "init_seed": 0,
+                             "iteration": range(3), "lambda_1": [1.0, -1.0, 1.0]})
+    claims = compute_claims(frame, old_logs, transient=10, snapshot_every=100).set_index("key")
+    assert math.isnan(claims.loc["max_share_negative_top_eigenvalue", "reproduced"])
+    assert "no lambda_min" in claims.loc["max_share_negative_top_eigenvalue", "note"]
+
+
+def test_negative_top_share_counts_magnitude_order_events():
+    """The event is |λ_min| > λ_max whichever order the logged eigenvalues are in."""
+    from eoslab.claims import negative_top_share
+
+    keys = dict(dataset="dice", criterion="cross_entropy", size=8, subset_seed=0, init_seed=0)
+    logs = pd.DataFrame([
+        {**keys, "iteration": 0, "lambda_1": 3.0, "lambda_2": 1.0, "lambda_min": -1.0},   # no
+        {**keys, "iteration": 1, "lambda_1": -4.0, "lambda_2": 3.0, "lambda_min": -4.0},  # magnitude order: yes
+        {**keys, "iteration": 2, "lambda_1": 3.0, "lambda_2": 1.0, "lambda_min": -3.5},   # yes
+        {**keys, "iteration": 3, "lambda_1": 3.0, "lambda_2": 1.0, "lambda_min": float("nan")},  # not computed
+    ])
+    shares, reason = negative_top_share(logs)
+    assert reason == "" and len(shares) == 1
+    assert shares["share"].iloc[0] == pytest.approx(2 / 3) and shares["iterations"].iloc[0] == 3
 
 
 @pytest.mark.parametrize("number", [n for n in FIGURES if n != "05"])
@@ -212,3 +289,82 @@ def test_tables_are_written(tmp_path):
     paths = write_table(t1, tmp_path / "table1", latex=True, title="Table 1")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
     assert pd.read_csv(paths[0])["runs"].tolist() == [2, 2]
+
+
+def markdown_cells(line: str) -> list[str]:
+    """The cells of one GFM table row (``\\|`` is a literal bar, not a cell boundary)."""
+    import re
+
+    inner = line.strip()
+    assert inner.startswith("|") and inner.endswith("|") and not inner.endswith("\\|"), line
+    return re.split(r"(?<!\\)\|", inner[1:-1])
+
+
+def latex_outside_math(tex: str) -> str:
+    """``tex`` with every ``$…$`` span removed (escaped ``\\$`` kept out of the pairing)."""
+    import re
+
+    text = tex.replace(r"\$", "")
+    assert text.count("$") % 2 == 0, "unbalanced $"
+    return re.sub(r"\$[^$]*\$", "", text)
+
+
+def test_markdown_tables_have_a_constant_column_count(tmp_path):
+    """The claims' texts contain |…| norms: escaped, every row has the header's column count."""
+    frame = compute_claims(hand_made_table(), None, transient=10)
+    assert frame["claim"].str.contains("|", regex=False).any()
+    write_table(frame, tmp_path / "claims", title="Claims")
+    lines = [ln for ln in (tmp_path / "claims.md").read_text().splitlines() if ln.startswith("|")]
+    widths = {len(markdown_cells(ln)) for ln in lines}
+    assert widths == {len(frame.columns)}
+    assert "\\|λ₁(G) − λ₁(𝓗_θL̃)\\|" in (tmp_path / "claims.md").read_text()
+
+
+def test_table2_latex_keeps_math_in_math_mode(tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    from eoslab.cli import main
+
+    table = tmp_path / "analysis.parquet"
+    synthetic_table(combos=[("dice", "cross_entropy")]).to_parquet(table)
+    assert main(["table", "table2", "--analysis", str(table), "--out", str(tmp_path / "table2")]) == 0
+    tex = (tmp_path / "table2.tex").read_text()
+    assert r"$\max_t P^1_{\Delta,J} = c_1 D^{c_2}$" in tex
+    text = latex_outside_math(tex)
+    # Outside math mode, ^ and _ must be escaped (\_ or \textasciicircum{}), braces balanced.
+    assert not re.search(r"(?<!\\)[_^]", text), text
+    assert text.count("{") - text.count(r"\{") == text.count("}") - text.count(r"\}")
+    if shutil.which("pdflatex"):  # compile it where LaTeX is installed
+        document = tmp_path / "doc.tex"
+        document.write_text("\\documentclass{article}\\usepackage[utf8]{inputenc}\\begin{document}\n"
+                            + tex + "\\end{document}\n")
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+
+def test_latex_escape_prints_every_special_character():
+    from eoslab.tables import latex_escape
+
+    assert latex_escape("a_b 5% R&D #1 $x$ {y} ^ ~ \\") == (
+        r"a\_b 5\% R\&D \#1 \$x\$ \{y\} \textasciicircum{} \textasciitilde{} \textbackslash{}")
+
+
+def test_variant_figures_for_pairs_the_paper_does_not_show():
+    """Dice with MSE (Figure 7's caption) gets the CIFAR-10 MSE group's figures redrawn on its runs."""
+    from eoslab.figures.catalog import variants_for
+
+    variants = variants_for([("dice", "cross_entropy"), ("dice", "mse")])
+    assert [v.name for v in variants] == [f"{n}_dice_mse" for n in ("07", "11", "16", "20", "25", "30", "35", "40")]
+    assert all(v.is_variant and v.criterion == "mse" and v.dataset == "dice" for v in variants)
+    assert "caption of Figure 7 names" in variants[0].caption and "dice with MSE" in variants[0].caption
+    assert variants_for([("cifar10", "mse")]) == []          # shown by the paper's own figures
+    frame = synthetic_table(combos=[("dice", "mse")], sizes=(100, 400), seeds=(0,), iterations=(0, 10, 100))
+    fig = draw_figure("07", frame, transient_iterations=10, dataset="dice", criterion="mse")
+    assert "dice, MSE" in fig._suptitle.get_text() and "variant" in fig._suptitle.get_text()
+    assert all(len(ax.get_lines()) == 2 for ax in fig.get_axes())
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    with pytest.raises(ValueError, match="needs runs of cifar10 with mse"):
+        draw_figure("07", frame, transient_iterations=10)

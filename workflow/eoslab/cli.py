@@ -131,6 +131,13 @@ def _add_data_parser(subparsers) -> None:
     dice.add_argument("--seed", type=int, default=0, help="seed of the generator (default: 0)")
     dice.add_argument("--per-class", type=int, default=20_000,
                       help="images per class, six classes (default: 20000, the paper's 120,000 images)")
+    dice.add_argument("--background", choices=("white", "black"), default="white",
+                      help="white: black ink on white, as an R PNG device draws by default (pixel 1 after x/255 "
+                           "is background); black: ink intensity on black (default: white)")
+    dice.add_argument("--pip", choices=("filled", "circle"), default="filled",
+                      help="pips as filled dots, or as R's default points() symbol, an open circle (default: filled)")
+    dice.add_argument("--channels", type=int, choices=(1, 3), default=1,
+                      help="1 grey channel (1,024 inputs) or the 3 identical channels of an RGB PNG (default: 1)")
     dice.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     dice.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     for name, default in (("cifar10", "resources/cifar-10-batches-py"),
@@ -141,7 +148,10 @@ def _add_data_parser(subparsers) -> None:
         p.add_argument("--root", default=default, help=f"raw data directory (default: {default})")
         p.add_argument("--download", action="store_true", help="download the raw data if --root is missing")
         if name == "atrial-fibrillation":
-            p.add_argument("--stride", type=int, default=8, help="step between the 128-sample windows (default: 8)")
+            p.add_argument("--stride", type=int, default=1, help="step between the 128-sample windows (default: 1)")
+            p.add_argument("--windows-per-case", type=int, default=512,
+                           help="keep the first N windows of each case; 0 keeps all (default: 512, so the 15 "
+                                "training cases give 7,680 = 960 x 8 windows)")
         if name == "sst":
             p.add_argument("--model", default="resources/roberta-base",
                            help="RoBERTa-base directory or hub name (default: resources/roberta-base)")
@@ -167,11 +177,13 @@ def _data(args: argparse.Namespace) -> int:
     command = args.data_command
     if command == "dice":
         path = prepare.prepare_dice(args.out, seed=args.seed, per_class=args.per_class, workers=args.workers,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, background=args.background, pip=args.pip,
+                                    channels=args.channels)
     elif command == "cifar10":
         path = prepare.prepare_cifar10(args.out, args.root, download=args.download)
     elif command == "atrial-fibrillation":
-        path = prepare.prepare_atrial_fibrillation(args.out, args.root, download=args.download, stride=args.stride)
+        path = prepare.prepare_atrial_fibrillation(args.out, args.root, download=args.download, stride=args.stride,
+                                                   per_case=args.windows_per_case or None)
     elif command == "sst":
         path = prepare.prepare_sst(args.out, args.root, args.model, download=args.download,
                                    batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
@@ -236,11 +248,17 @@ def _add_results_parsers(subparsers) -> None:
     table.add_argument("--analysis", help="aggregated analysis table")
     table.add_argument("--training", help="aggregated training logs (claims)")
     table.add_argument("--transient-iterations", type=int, default=10)
+    table.add_argument("--snapshot-every", type=int, default=None,
+                       help="claims: the runs' regular snapshot interval, for the paper-grid reading (the paper's "
+                            "100); without it that reading repeats the first")
     table.add_argument("--out", required=True, help="path without extension (.csv, .md, .tex are written)")
     figure = subparsers.add_parser("figure", help="draw one of Figures 1–4, 6–42")
     figure.add_argument("number", help="01 … 42 (not 05: see 'eoslab data figure5')")
     figure.add_argument("--analysis", required=True, help="aggregated analysis table")
     figure.add_argument("--transient-iterations", type=int, default=10)
+    figure.add_argument("--dataset", help="draw the figure's panels for this data set instead of the paper's")
+    figure.add_argument("--criterion", choices=("cross_entropy", "mse"),
+                        help="draw the figure's panels for this criterion instead of the paper's")
     figure.add_argument("--out", required=True, help="path without extension (.pdf and .png are written)")
 
 
@@ -262,6 +280,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from . import tables
 
+    latex_title = None
     if args.which == "table3":
         frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
     else:
@@ -277,15 +296,16 @@ def _table(args: argparse.Namespace) -> int:
 
             frame = table2(analysis, args.transient_iterations)
             title = "Table 2: power laws max_t P1_DeltaJ = c1 D^c2 (Eq. 9)"
+            latex_title = r"Table 2: power laws $\max_t P^1_{\Delta,J} = c_1 D^{c_2}$ (Eq.~9)"
         else:
             import pandas as pd
 
             from .claims import compute_claims
 
             training = pd.read_parquet(args.training) if args.training else None
-            frame = compute_claims(analysis, training, args.transient_iterations)
+            frame = compute_claims(analysis, training, args.transient_iterations, args.snapshot_every)
             title = "Claims of Sections 4-5: paper vs reproduced"
-    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title)
+    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title, latex_title=latex_title)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -298,7 +318,8 @@ def _figure(args: argparse.Namespace) -> int:
     number = args.number.zfill(2)
     if number not in FIGURES or number == "05":
         raise ConfigError(f"figure number must be one of 01-04, 06-42, got {args.number!r}")
-    paths = render_figure(number, read_analysis(args.analysis), args.out, args.transient_iterations)
+    paths = render_figure(number, read_analysis(args.analysis), args.out, args.transient_iterations,
+                          dataset=args.dataset, criterion=args.criterion)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 

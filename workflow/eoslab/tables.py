@@ -47,32 +47,49 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _markdown_cell(value) -> str:
+    """A cell of a Markdown (GFM) table: ``|`` would end the cell, so it is escaped; line breaks are spaces."""
+    return _cell(value).replace("|", r"\|").replace("\n", " ")
+
+
 def to_markdown(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(_markdown_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_markdown_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
-def to_latex(frame: pd.DataFrame, caption: str = "") -> str:
-    def escape(text: str) -> str:
-        return text.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+#: LaTeX's special characters in text mode and what prints them.
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+                  "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text → LaTeX text mode (every special character escaped)."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_latex(frame: pd.DataFrame, caption: str = "", caption_latex: str | None = None) -> str:
+    """A ``tabular`` in a ``table``; ``caption`` is plain text (escaped), ``caption_latex`` is already LaTeX."""
+    escape = latex_escape
 
     lines = [r"\begin{table}", r"\centering", r"\begin{tabular}{" + "l" * len(frame.columns) + "}", r"\hline",
              " & ".join(escape(str(c)) for c in frame.columns) + r" \\", r"\hline"]
     lines += [" & ".join(escape(_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
     lines += [r"\hline", r"\end{tabular}"]
-    if caption:
-        lines.append(r"\caption{" + escape(caption) + "}")
+    if caption_latex or caption:
+        lines.append(r"\caption{" + (caption_latex or escape(caption)) + "}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 
-def write_table(frame: pd.DataFrame, stem: str | os.PathLike, latex: bool = False, title: str = "") -> list[Path]:
-    """``stem.csv`` and ``stem.md`` (and ``stem.tex``), each written atomically."""
+def write_table(frame: pd.DataFrame, stem: str | os.PathLike, latex: bool = False, title: str = "",
+                latex_title: str | None = None) -> list[Path]:
+    """``stem.csv`` and ``stem.md`` (and ``stem.tex``, captioned by ``latex_title`` if given, else the
+    escaped ``title``), each written atomically."""
     paths = [atomic_write(f"{stem}.csv", lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))]
     markdown = (f"# {title}\n\n" if title else "") + to_markdown(frame)
     paths.append(atomic_write(f"{stem}.md", lambda tmp: Path(tmp).write_text(markdown)))
     if latex:
-        tex = to_latex(frame, caption=title)
+        tex = to_latex(frame, caption=title, caption_latex=latex_title)
         paths.append(atomic_write(f"{stem}.tex", lambda tmp: Path(tmp).write_text(tex)))
     return paths

@@ -89,6 +89,7 @@ if "jacobian_alignment" in config:
             md=f"{JA_ROOT}/tables/claims.md",
         params:
             transient=JA["transient_iterations"],
+            snapshot_every=JA["training"]["snapshot_every"],
             out=lambda w, output: output.csv.removesuffix(".csv"),
         log:
             f"{JA_ROOT}/logs/tables/claims.log",
@@ -96,4 +97,5 @@ if "jacobian_alignment" in config:
             "../../envs/plot.yaml"
         shell:
             "eoslab table claims --analysis {input.analysis} --training {input.training}"
-            " --transient-iterations {params.transient} --out {params.out} > {log} 2>&1"
+            " --transient-iterations {params.transient} --snapshot-every {params.snapshot_every}"
+            " --out {params.out} > {log} 2>&1"

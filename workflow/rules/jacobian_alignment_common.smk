@@ -4,7 +4,7 @@
 if "jacobian_alignment" in config:
     import itertools
 
-    from eoslab.figures.catalog import FIGURES, figures_for  # noqa: E402  (imports neither torch nor matplotlib)
+    from eoslab.figures.catalog import FIGURES, figure_spec, figures_for, variants_for  # noqa: E402  (imports neither torch nor matplotlib)
 
     JA = study_config("jacobian_alignment")
     JA_ROOT = f"{RESULTS}/jacobian_alignment"
@@ -92,15 +92,17 @@ if "jacobian_alignment" in config:
     def ja_figure_combo(nn):
         return FIGURES[nn].dataset, FIGURES[nn].criterion
 
-    def ja_figure_caption(nn):
-        return FIGURES[nn].caption
+    def ja_figure_caption(nn, dataset=None, criterion=None):
+        return figure_spec(nn, dataset, criterion).caption
 
     def ja_figure_subcategory(nn):
         return FIGURES[nn].section
 
     def ja_figures():
-        """The figures of the data sets × criteria this config trains (the paper config: all 42)."""
-        return [f"{JA_ROOT}/figures/fig{nn}.{ext}" for nn in figures_for(ja_combos()) for ext in ("pdf", "png")]
+        """The figures of the data sets × criteria this config trains (the paper config: all 42), and the
+        variants for trained pairs no figure of the paper shows (e.g. fig07_dice_mse)."""
+        names = [*figures_for(ja_combos()), *(spec.name for spec in variants_for(ja_combos()))]
+        return [f"{JA_ROOT}/figures/fig{name}.{ext}" for name in names for ext in ("pdf", "png")]
 
     STUDY_TARGETS["jacobian_alignment"] = [
         *[ja_analysis_path(e) for e in ja_experiments()],

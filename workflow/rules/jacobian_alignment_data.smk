@@ -8,13 +8,14 @@ if "jacobian_alignment" in config:
         params:
             seed=JA["data"]["dice"]["seed"],
             per_class=JA["data"]["dice"]["per_class"],
+            rendering=lambda w: cli_flags({k: JA["data"]["dice"][k] for k in ("background", "pip", "channels")}),
         threads: 4
         log:
             f"{JA_ROOT}/logs/data/dice.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "eoslab data dice --out {output.pool} --seed {params.seed} --per-class {params.per_class}"
+            "eoslab data dice --out {output.pool} --seed {params.seed} --per-class {params.per_class} {params.rendering}"
             " --workers {threads} --no-progress > {log} 2>&1"
 
     rule cifar10_pool:
@@ -38,6 +39,7 @@ if "jacobian_alignment" in config:
         params:
             root=JA["data"]["atrial_fibrillation"]["root"],
             stride=JA["data"]["atrial_fibrillation"]["stride"],
+            per_case=JA["data"]["atrial_fibrillation"]["windows_per_case"],
             download="--download" if JA["data"]["atrial_fibrillation"]["download"] else "",
         log:
             f"{JA_ROOT}/logs/data/atrial_fibrillation.log",
@@ -45,6 +47,7 @@ if "jacobian_alignment" in config:
             "../../envs/data.yaml"
         shell:
             "eoslab data atrial-fibrillation --out {output.pool} --root {params.root} --stride {params.stride}"
+            " --windows-per-case {params.per_case}"
             " {params.download} > {log} 2>&1"
 
     rule sst_pool:

@@ -24,3 +24,28 @@ if "jacobian_alignment" in config:
         shell:
             "eoslab figure {wildcards.nn} --analysis {input} --transient-iterations {params.transient}"
             " --out {params.out} > {log} 2>&1"
+
+    # A figure's panels for a trained data set × criterion that no figure of the paper shows
+    # (eoslab.figures.catalog.variants_for), e.g. figures/fig07_dice_mse.pdf.
+    rule figure_variant:
+        input:
+            f"{JA_ROOT}/aggregate/{{dataset}}/{{criterion}}.parquet",
+        output:
+            pdf=report(f"{JA_ROOT}/figures/fig{{nn}}_{{dataset}}_{{criterion}}.pdf", caption="../report/figure.rst",
+                       category="jacobian_alignment", subcategory=lambda w: ja_figure_subcategory(w.nn)),
+            png=f"{JA_ROOT}/figures/fig{{nn}}_{{dataset}}_{{criterion}}.png",
+        wildcard_constraints:
+            nn="0[1-46-9]|[1-3][0-9]|4[0-2]",
+            dataset="|".join(JA_DATASETS),
+            criterion="|".join(JA_CRITERIA),
+        params:
+            caption=lambda w: ja_figure_caption(w.nn, w.dataset, w.criterion),
+            transient=JA["transient_iterations"],
+            out=lambda w, output: output.pdf.removesuffix(".pdf"),
+        log:
+            f"{JA_ROOT}/logs/figures/fig{{nn}}_{{dataset}}_{{criterion}}.log",
+        conda:
+            "../../envs/plot.yaml"
+        shell:
+            "eoslab figure {wildcards.nn} --analysis {input} --transient-iterations {params.transient}"
+            " --dataset {wildcards.dataset} --criterion {wildcards.criterion} --out {params.out} > {log} 2>&1"

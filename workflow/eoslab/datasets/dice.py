@@ -17,10 +17,26 @@ six    the line of "three" shifted by ``±(x_shift, y_shift)``: two parallel lin
 Rendering.  The paper drew with R's base graphics; we draw with Pillow (a
 maintained library already required by matplotlib) at 8× resolution and
 average 8×8 blocks (an exact box filter), which anti-aliases every edge by its
-area coverage.  Pixel values are ink intensity, ``0`` (background) to ``255``
-(full ink), stored as ``uint8``.  Image row 0 is ``y = +1``; column 0 is
-``x = −1``; the map is symmetric, so reflecting a symbol through the origin
-rotates its image by 180°.
+area coverage.  :func:`render` returns ink intensity (``0`` none, ``255`` full
+ink); the stored image is what an R PNG device writes with its defaults, black
+ink on a **white** background (``background="white"``: pixel ``= 255 − ink``,
+so after the pools' ``x/255`` the background is 1 and full ink 0).  The
+alternative ``background="black"`` stores the ink intensity itself (background
+0).  The choice is not cosmetic: on the paper's depth-6 ELU network the
+white-background images give the paper's progressive sharpening after a short
+transient, the black-background ones a sharpness that only falls and a run that
+ends before the paper's first snapshot (``docs/readings.md`` has the numbers).
+Image row 0 is ``y = +1``; column 0 is ``x = −1``; the map is symmetric, so
+reflecting a symbol through the origin rotates its image by 180°.
+
+Two further readings of "R base graphics" are options, off by default:
+``pip="circle"`` draws every pip as R's default ``points()`` symbol, an open
+circle (``pch = 1``, line width ``lwd = 1`` = 0.75 pixel at 72 dpi), instead of
+a filled dot (the paper speaks of the *pips* of a die, which are filled, and of
+point sizes that "had to be smaller than 32 × 32", which only a drawn size
+matters for); ``channels=3`` stores the three identical channels of an RGB PNG
+(3,072 inputs instead of 1,024; the paper never states the dice input size, and
+a grey image converted back from an RGB file has one channel).
 
 Size conventions (R's units have no meaning at 32×32 pixels; the paper says
 it "adjusted the parameters to accommodate the image size"): a pip of size
@@ -61,6 +77,10 @@ SUPERSAMPLE = 8
 PIP_RADIUS_PER_SIZE = 0.25
 LINE_WIDTH_PER_WEIGHT = 2.0 / IMAGE_SIZE     # one pixel per unit of L_weight
 END_TYPES = ("round", "butt", "square")      # R's lend = 0, 1, 2
+BACKGROUNDS = ("white", "black")             # white: R's default device background (pixel = 255 − ink)
+PIP_STYLES = ("filled", "circle")            # circle: R's default points() symbol, pch = 1
+CIRCLE_LINE_WIDTH = 0.75                     # pixels: R's lwd = 1 is 1/96 inch, at 72 dpi
+CHANNELS = (1, 3)                            # 3: the identical channels of an RGB PNG
 
 #: Table 3: uniform ranges (min, max) of every parameter, per class.
 PARAMETER_RANGES: dict[str, dict[str, tuple[float, float]]] = {
@@ -106,6 +126,24 @@ class _Canvas:
         cx, cy = self.to_pixels(x, y)
         self._ellipse(cx, cy, radius / 2.0 * self.size)
 
+    def circle(self, x: float, y: float, radius: float, line_width: float) -> None:
+        """An open circle of outer radius ``radius`` (coordinates) and ``line_width`` image pixels."""
+        cx, cy = self.to_pixels(x, y)
+        r = max(radius / 2.0 * self.size - 0.5, 0.0)
+        width = max(int(round(line_width * SUPERSAMPLE)), 1)
+        if r <= width:  # a ring thinner than its hole is not left: the symbol is a dot
+            self.draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        else:
+            self.draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=255, width=width)
+
+    def pip(self, x: float, y: float, radius: float, style: str) -> None:
+        if style == "filled":
+            self.disc(x, y, radius)
+        elif style == "circle":
+            self.circle(x, y, radius, CIRCLE_LINE_WIDTH)
+        else:
+            raise ValueError(f"unknown pip style {style!r}; expected one of {PIP_STYLES}")
+
     def segment(self, p: tuple[float, float], q: tuple[float, float], width: float, end_type: int) -> None:
         """A thick segment with R's line end: 0 round, 1 butt, 2 square."""
         (x0, y0), (x1, y1) = self.to_pixels(*p), self.to_pixels(*q)
@@ -134,15 +172,15 @@ class _Canvas:
         return np.rint(blocks).astype(np.uint8)
 
 
-def render(class_name: str, params: dict[str, float]) -> np.ndarray:
-    """Render one symbol as a ``(32, 32)`` uint8 image of ink intensity."""
+def render(class_name: str, params: dict[str, float], pip: str = "filled") -> np.ndarray:
+    """Render one symbol as a ``(32, 32)`` uint8 image of ink intensity (0 = no ink, 255 = full ink)."""
     canvas = _Canvas()
     x, y = params["x_coord"], params["y_coord"]
     if class_name in ("one", "two"):
         radius = PIP_RADIUS_PER_SIZE * params["P_size"]
-        canvas.disc(x, y, radius)
+        canvas.pip(x, y, radius, pip)
         if class_name == "two":
-            canvas.disc(-x, -y, radius)
+            canvas.pip(-x, -y, radius, pip)
     else:
         width = LINE_WIDTH_PER_WEIGHT * params["L_weight"]
         end = params["E_type"]
@@ -153,7 +191,7 @@ def render(class_name: str, params: dict[str, float]) -> np.ndarray:
             for a, b in zip(corners, corners[1:] + corners[:1]):
                 canvas.segment(a, b, width, end)
             if class_name == "five":
-                canvas.disc(0.0, 0.0, PIP_RADIUS_PER_SIZE * params["P_size"])
+                canvas.pip(0.0, 0.0, PIP_RADIUS_PER_SIZE * params["P_size"], pip)
         elif class_name == "six":
             sx, sy = params["x_shift"], params["y_shift"]
             canvas.segment((x - sx, y - sy), (-x - sx, -y - sy), width, end)
@@ -163,33 +201,53 @@ def render(class_name: str, params: dict[str, float]) -> np.ndarray:
     return canvas.pixels()
 
 
-def _generate_chunk(task: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray]:
-    seed, class_index, chunk_index, count = task
+def stored_pixels(ink: np.ndarray, background: str = "white") -> np.ndarray:
+    """The stored image of an ink-intensity image: ``255 − ink`` on white (R's default), ``ink`` on black."""
+    if background == "white":
+        return 255 - ink
+    if background == "black":
+        return ink
+    raise ValueError(f"unknown background {background!r}; expected one of {BACKGROUNDS}")
+
+
+def _generate_chunk(task: tuple[int, int, int, int, str, str]) -> tuple[int, int, np.ndarray]:
+    seed, class_index, chunk_index, count, background, pip = task
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(class_index, chunk_index)))
     name = CLASS_NAMES[class_index]
     images = np.empty((count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     for i in range(count):
-        images[i] = render(name, sample_parameters(name, rng))
+        images[i] = stored_pixels(render(name, sample_parameters(name, rng), pip=pip), background)
     return class_index, chunk_index, images
 
 
 @dataclass
 class DiceSet:
-    X_train: np.ndarray   # (60000, 32, 32) uint8
+    X_train: np.ndarray   # (60000, 32, 32) uint8, or (60000, 3, 32, 32) with channels=3
     y_train: np.ndarray   # (60000,) int64, class index 0..5 = one..six
     X_test: np.ndarray
     y_test: np.ndarray
 
 
 def generate_dice(seed: int = 0, per_class: int = 20_000, chunk_size: int = 500, workers: int | None = None,
-                  progress: bool = True) -> DiceSet:
-    """Generate the dice set: ``per_class`` images of each class, split in half train/test."""
+                  progress: bool = True, background: str = "white", pip: str = "filled",
+                  channels: int = 1) -> DiceSet:
+    """Generate the dice set: ``per_class`` images of each class, split in half train/test.
+
+    ``background``, ``pip`` and ``channels`` choose among the readings of the paper's R rendering
+    (module docstring); the symbols' parameters, and so the random stream, are the same for all.
+    """
     if per_class < 2 or per_class % 2:
         raise ValueError(f"per_class must be an even number >= 2, got {per_class}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    if pip not in PIP_STYLES:
+        raise ValueError(f"pip must be one of {PIP_STYLES}, got {pip!r}")
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {CHANNELS}, got {channels!r}")
     tasks = []
     for class_index in range(len(CLASS_NAMES)):
         for chunk_index, start in enumerate(range(0, per_class, chunk_size)):
-            tasks.append((seed, class_index, chunk_index, min(chunk_size, per_class - start)))
+            tasks.append((seed, class_index, chunk_index, min(chunk_size, per_class - start), background, pip))
     images = np.empty((len(CLASS_NAMES), per_class, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     workers = workers or os.cpu_count() or 1
     started = time.time()
@@ -213,5 +271,9 @@ def generate_dice(seed: int = 0, per_class: int = 20_000, chunk_size: int = 500,
              time.time() - started, workers)
     half = per_class // 2
     labels = np.repeat(np.arange(len(CLASS_NAMES), dtype=np.int64), half)
-    return DiceSet(X_train=images[:, :half].reshape(-1, IMAGE_SIZE, IMAGE_SIZE), y_train=labels,
-                   X_test=images[:, half:].reshape(-1, IMAGE_SIZE, IMAGE_SIZE), y_test=labels.copy())
+    X_train = images[:, :half].reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    X_test = images[:, half:].reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    if channels == 3:  # an RGB PNG of a grey drawing: three identical channels, channel-major like CIFAR-10
+        X_train = np.repeat(X_train[:, None], 3, axis=1)
+        X_test = np.repeat(X_test[:, None], 3, axis=1)
+    return DiceSet(X_train=X_train, y_train=labels, X_test=X_test, y_test=labels.copy())

@@ -16,11 +16,14 @@ DATASETS = ("dice", "cifar10", "atrial_fibrillation", "sst")
 
 
 def prepare_dice(out: str | os.PathLike, seed: int = 0, per_class: int = 20_000, workers: int | None = None,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, background: str = "white", pip: str = "filled", channels: int = 1) -> Path:
     started = time.time()
-    data = dice.generate_dice(seed=seed, per_class=per_class, workers=workers, progress=progress)
+    data = dice.generate_dice(seed=seed, per_class=per_class, workers=workers, progress=progress,
+                              background=background, pip=pip, channels=channels)
     card = {"dataset": "dice", "source": "generated (Supplement 7.3, Table 3)", "seed": seed,
             "per_class": per_class, "renderer": "Pillow, 8x supersampled, box-filtered to 32x32",
+            "background": background, "ink": "black" if background == "white" else "white",
+            "pip": pip, "channels": channels,
             "preprocessing": {"kind": "scale", "factor": 1.0 / 255.0},
             "generation_seconds": round(time.time() - started, 1)}
     return save_pool(out, data.X_train, data.y_train, data.X_test, data.y_test, list(dice.CLASS_NAMES), card)
@@ -39,13 +42,16 @@ def prepare_cifar10(out: str | os.PathLike, directory: str | os.PathLike, downlo
 
 def prepare_atrial_fibrillation(out: str | os.PathLike, directory: str | os.PathLike, download: bool = False,
                                 window: int = atrial_fibrillation.WINDOW,
-                                stride: int = atrial_fibrillation.STRIDE) -> Path:
+                                stride: int = atrial_fibrillation.STRIDE,
+                                per_case: int | None = atrial_fibrillation.PER_CASE) -> Path:
     directory = Path(directory)
     if download and not directory.exists():
         directory = atrial_fibrillation.fetch_atrial_fibrillation(directory.parent)
-    X_train, y_train, X_test, y_test, classes = atrial_fibrillation.load_atrial_fibrillation(directory, window, stride)
+    X_train, y_train, X_test, y_test, classes = atrial_fibrillation.load_atrial_fibrillation(
+        directory, window, stride, per_case)
     card = {"dataset": "atrial_fibrillation", "source": os.path.abspath(directory), "url": atrial_fibrillation.URL,
-            "window": window, "stride": stride, "channels": "both, concatenated per window",
+            "window": window, "stride": stride, "windows_per_case": per_case,
+            "channels": "both, concatenated per window",
             "preprocessing": {"kind": "identity"}}
     return save_pool(out, X_train, y_train, X_test, y_test, classes, card)
 

@@ -15,6 +15,12 @@ and caption; :mod:`eoslab.figures.paper` draws them.  Kinds of figure:
 Figure 7's caption in the paper says "dice dataset with MSE", an experiment Table 1
 never ran; by the order of Figures 1, 6, 8, 9 and of every other group it is
 CIFAR-10 with MSE, which is what we draw (the caption says so).
+
+*Variants.*  A config may train a data set × criterion that no figure of the
+paper shows (e.g. dice with MSE, the CPU-scale config's, which is what Figure 7's
+caption names).  For such a pair, :func:`variants_for` redraws the figures of the
+paper's group with the same criterion (for MSE: CIFAR-10 MSE's Figures 7, 11, 16,
+20, 25, 30, 35, 40) on its runs, under the name ``figNN_<dataset>_<criterion>``.
 """
 
 from __future__ import annotations
@@ -55,6 +61,17 @@ class Figure:
     criterion: str
 
     @property
+    def is_variant(self) -> bool:
+        """True when the figure's panels are drawn for another data set × criterion than the paper's."""
+        return self.kind != "dice" and (self.dataset, self.criterion) != (FIGURES[self.number].dataset,
+                                                                            FIGURES[self.number].criterion)
+
+    @property
+    def name(self) -> str:
+        """The file name's part after ``fig``: ``07``, or ``07_dice_mse`` for a variant."""
+        return f"{self.number}_{self.dataset}_{self.criterion}" if self.is_variant else self.number
+
+    @property
     def section(self) -> str:
         return "Data" if self.kind == "dice" else KIND_TEXT[self.kind][1]
 
@@ -66,7 +83,13 @@ class Figure:
         text = (f"Figure {int(self.number)}. {KIND_TEXT[self.kind][0]} when trained on "
                 f"{NAMES[self.dataset]} with {CRITERION_NAMES[self.criterion]}, against the integration time t. "
                 "One curve per run, coloured by training-set size D.")
-        if self.number == "07":
+        if self.is_variant:
+            text = (f"Figure {int(self.number)}'s panels drawn for {NAMES[self.dataset]} with "
+                    f"{CRITERION_NAMES[self.criterion]} (the paper's Figure {int(self.number)} shows "
+                    f"{NAMES[FIGURES[self.number].dataset]}): " + text.split(". ", 1)[1])
+            if self.number == "07" and (self.dataset, self.criterion) == ("dice", "mse"):
+                text += " This is the experiment the paper's caption of Figure 7 names."
+        elif self.number == "07":
             text += (" (The paper's caption says dice with MSE, which Table 1 never ran; by the figure order this "
                      "is CIFAR-10 with MSE.)")
         return text
@@ -97,6 +120,29 @@ def _catalogue() -> dict[str, Figure]:
 
 
 FIGURES: dict[str, Figure] = _catalogue()
+
+
+def figure_spec(number: str, dataset: str | None = None, criterion: str | None = None) -> Figure:
+    """Figure ``number`` as the paper has it, or its variant for another data set × criterion."""
+    spec = FIGURES[number]
+    if dataset is None and criterion is None:
+        return spec
+    return Figure(number, spec.kind, dataset or spec.dataset, criterion or spec.criterion)
+
+
+def variants_for(combos) -> list[Figure]:
+    """Variants (module docstring) for the trained pairs that no figure of the paper shows."""
+    shown = {(f.dataset, f.criterion) for f in FIGURES.values() if f.kind != "dice"}
+    out = []
+    for dataset, criterion in (tuple(c) for c in combos):
+        if (dataset, criterion) in shown:
+            continue
+        group = next((g for g in GROUP_ORDER if g[1] == criterion and g != ("cifar10", "cross_entropy")), None)
+        if group is None:
+            continue
+        out += [figure_spec(n, dataset, criterion) for n, f in FIGURES.items()
+                if (f.dataset, f.criterion) == group and f.kind != "dice"]
+    return out
 
 
 def figures_for(combos) -> list[str]:

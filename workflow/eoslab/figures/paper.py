@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..aggregate import metric_series, network_depth, relative_to_reference
-from .catalog import CRITERION_NAMES, FIGURES, NAMES
+from .catalog import CRITERION_NAMES, NAMES, Figure, figure_spec
 from .style import (apply_style, finish_axes, needs_markers, plot_runs, plt, save_figure, size_colours,
                     size_legend)
 
@@ -56,11 +56,11 @@ TITLES = {
 }
 
 
-def figure_title(number: str) -> str:
+def figure_title(number: str | Figure) -> str:
     """E.g. "Figure 2. Overlap ratio ρ(K) and E‖K‖²_max — CIFAR-10, cross-entropy" (in mathtext)."""
-    spec = FIGURES[number]
-    return (f"Figure {int(number)}. {TITLES[spec.kind]} — {NAMES[spec.dataset]}, "
-            f"{CRITERION_NAMES[spec.criterion]}")
+    spec = number if isinstance(number, Figure) else figure_spec(number)
+    label = f"Figure {int(spec.number)}" + (" (variant)" if spec.is_variant else "")
+    return f"{label}. {TITLES[spec.kind]} — {NAMES[spec.dataset]}, {CRITERION_NAMES[spec.criterion]}"
 
 
 @dataclass
@@ -102,9 +102,11 @@ def panels(kind: str, depth: int) -> list[Panel]:
     raise ValueError(f"unknown figure kind {kind!r}")
 
 
-def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10):
-    """Draw figure ``number`` from ``frame`` (rows of its data set × criterion); returns the Figure."""
-    spec = FIGURES[number]
+def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10, dataset: str | None = None,
+                criterion: str | None = None):
+    """Draw figure ``number`` from ``frame`` (rows of its data set × criterion, or of ``dataset`` ×
+    ``criterion`` for a variant, :mod:`eoslab.figures.catalog`); returns the matplotlib Figure."""
+    spec = figure_spec(number, dataset, criterion)
     rows = frame[(frame["dataset"] == spec.dataset) & (frame["criterion"] == spec.criterion)]
     if rows.empty:
         raise ValueError(f"figure {number} needs runs of {spec.dataset} with {spec.criterion}; the table has none")
@@ -132,15 +134,16 @@ def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10
         finish_axes(ax, panel.ylabel, series["value"].to_numpy(dtype=float), panel.title)
     for ax in flat[len(layout):]:
         fig.delaxes(ax)
-    fig.suptitle(figure_title(number), fontsize=10)
+    fig.suptitle(figure_title(spec), fontsize=10)
     size_legend(fig, colours)
     fig.tight_layout()
     return fig
 
 
 def render_figure(number: str, frame: pd.DataFrame, stem: str | os.PathLike,
-                  transient_iterations: int = 10) -> list[Path]:
-    fig = draw_figure(number, frame, transient_iterations)
+                  transient_iterations: int = 10, dataset: str | None = None,
+                  criterion: str | None = None) -> list[Path]:
+    fig = draw_figure(number, frame, transient_iterations, dataset, criterion)
     try:
         return save_figure(fig, stem)
     finally:
