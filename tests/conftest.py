@@ -25,11 +25,34 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 ACTIVATION_NAMES = sorted(ACTIVATIONS)
 CRITERION_NAMES = ["cross_entropy", "mse"]
 
+#: Device of the engine tests (curvature, eigensolvers, integrators, decomposition, training):
+#: ``pytest --device cuda`` runs them on a GPU (benchmarks/gpu_suite.sh); the default is the CPU.
+TEST_DEVICE = torch.device("cpu")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="torch device of the engine tests: cpu (default), cuda or cuda:N")
+
+
+def pytest_configure(config):
+    global TEST_DEVICE
+    TEST_DEVICE = torch.device(config.getoption("--device"))
+    if TEST_DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {TEST_DEVICE} was asked for but torch sees no CUDA device")
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device chosen with ``pytest --device`` (default cpu)."""
+    return TEST_DEVICE
+
 
 class TinyProblem:
     """A tiny MLP with data and dense autograd references (Hessian, Jacobian, G)."""
 
-    def __init__(self, activation="elu", criterion="cross_entropy", depth=3, width=5, n=17, d=4, o=3, seed=0):
+    def __init__(self, activation="elu", criterion="cross_entropy", depth=3, width=5, n=17, d=4, o=3, seed=0,
+                 device=None):
         gen = torch.Generator().manual_seed(seed)
         self.model = build_model({"input_dim": d, "output_dim": o, "depth": depth, "width": width,
                                   "activation": activation, "init_seed": seed})
@@ -39,6 +62,9 @@ class TinyProblem:
                 linear.bias.normal_(0, 0.3, generator=gen)
         self.X = torch.randn(n, d, dtype=torch.float64, generator=gen)
         self.y = torch.randint(0, o, (n,), generator=gen)
+        # Drawn on the CPU (same numbers everywhere), then moved to the test device.
+        device = TEST_DEVICE if device is None else torch.device(device)
+        self.model, self.X, self.y = self.model.to(device), self.X.to(device), self.y.to(device)
         self.criterion = get_criterion(criterion)
         self.space = ParameterSpace(self.model)
         self.theta = self.space.flatten(self.space.values(self.model))

@@ -16,7 +16,7 @@ def test_hessian_G_and_H_products_match_dense(activation, criterion):
     p = TinyProblem(activation, criterion)
     dense_hessian = p.dense_hessian()
     dense_G = p.dense_gauss_newton()
-    V = torch.randn(p.space.numel, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    V = torch.randn(p.space.numel, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(p.X.device)
     args = (p.model, p.criterion, p.X, p.y)
     assert relative_error(HessianOperator(*args, chunk_size=5) @ V, dense_hessian @ V) < TOL
     assert relative_error(GaussNewtonOperator(*args, chunk_size=5) @ V, dense_G @ V) < TOL
@@ -43,9 +43,9 @@ def test_mse_hessian_equals_G_for_a_linear_model():
     # closed form: (2/O) E[(x;1)(x;1)ᵀ] ⊗ I_O in (A row-major, b) coordinates
     n, d = p.X.shape
     o = 3
-    xa = torch.cat([p.X, torch.ones(n, 1, dtype=p.X.dtype)], dim=1)
+    xa = torch.cat([p.X, torch.ones(n, 1, dtype=p.X.dtype, device=p.X.device)], dim=1)
     second = xa.T @ xa / n
-    kron = torch.kron(torch.eye(o, dtype=p.X.dtype), second[:d, :d])
+    kron = torch.kron(torch.eye(o, dtype=p.X.dtype, device=p.X.device), second[:d, :d])
     assert relative_error(hessian[: o * d, : o * d], (2.0 / o) * kron) < 1e-12
 
 
@@ -62,7 +62,7 @@ def test_layer_restriction_is_the_diagonal_block():
 
 def test_chunking_does_not_change_the_result_and_matvecs_are_counted():
     p = TinyProblem("sigmoid", "mse", n=23)
-    V = torch.randn(p.space.numel, 3, dtype=torch.float64)
+    V = torch.randn(p.space.numel, 3, dtype=torch.float64).to(p.X.device)
     whole = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=1000)
     pieces = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=4)
     assert relative_error(pieces @ V, whole @ V) < 1e-13
@@ -88,3 +88,28 @@ def test_wrong_block_shape_is_reported():
     operator = HessianOperator(p.model, p.criterion, p.X, p.y)
     with pytest.raises(ValueError, match="expected a block of shape"):
         operator.matmat(torch.zeros(3, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("criterion", CRITERION_NAMES)
+def test_reused_graph_gives_the_same_gradient_and_products(criterion):
+    """reuse_graph: one forward/backward pass per chunk serves the gradient and every product
+    until refresh(); values against dense autograd, and new parameters are picked up after refresh."""
+    p = TinyProblem("elu", criterion, n=23)
+    V = torch.randn(p.space.numel, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).to(p.X.device)
+    reused = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=5, reuse_graph=True)
+    plain = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=5)
+    first = reused.loss_and_gradient()
+    assert first.loss == pytest.approx(plain.loss_and_gradient().loss, rel=1e-14)
+    assert relative_error(first.gradient, plain.loss_and_gradient().gradient) < 1e-13
+    dense = p.dense_hessian()
+    assert relative_error(reused @ V, dense @ V) < TOL
+    assert relative_error(reused @ V[:, :1], dense @ V[:, :1]) < TOL      # the graph survives several products
+    assert reused.num_matvecs == 4
+    with torch.no_grad():                                                # move θ: refresh must rebuild
+        for parameter in p.model.parameters():
+            parameter.mul_(1.1)
+    reused.refresh()
+    moved = TinyProblem("elu", criterion, n=23)
+    moved.model = p.model
+    moved.theta = moved.space.flatten(moved.space.values(p.model))
+    assert relative_error(reused @ V, moved.dense_hessian() @ V) < TOL

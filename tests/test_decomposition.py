@@ -170,7 +170,7 @@ def test_layerwise_jacobian_norms_match_svdvals(activation, width):
             assert stats["unconverged"] == 0
 
 
-def test_batched_top_eigenvalues_known_spectra():
+def test_batched_top_eigenvalues_known_spectra(device):
     gen = torch.Generator().manual_seed(0)
     n, B = 50, 6
     Q = torch.linalg.qr(torch.randn(B, n, n, dtype=torch.float64, generator=gen))[0]
@@ -179,10 +179,11 @@ def test_batched_top_eigenvalues_known_spectra():
     spectra[1, 5:] = 0.0                   # rank 5: the Krylov space becomes invariant early
     spectra[2, 0] = spectra[2].max() * 1.0000001  # nearly degenerate top pair
     spectra[3] -= 0.5                      # indefinite: algebraic, not magnitude, order
-    A = Q @ torch.diag_embed(spectra) @ Q.transpose(1, 2)
+    A = (Q @ torch.diag_embed(spectra) @ Q.transpose(1, 2)).to(device)
+    spectra = spectra.to(device)
     result = batched_top_eigenvalues(lambda V, idx: torch.einsum("bij,bj->bi", A[idx], V),
-                                     torch.randn(B, n, dtype=torch.float64, generator=gen), tol=1e-11, steps=10,
-                                     generator=gen)
+                                     torch.randn(B, n, dtype=torch.float64, generator=gen).to(device), tol=1e-11,
+                                     steps=10, generator=gen)
     assert bool(result.converged.all())
     torch.testing.assert_close(result.values, spectra.max(dim=1).values, rtol=1e-12, atol=1e-14)
     assert result.products > 0

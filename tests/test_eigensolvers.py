@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from eoslab.curvature import GaussNewtonOperator, HessianOperator, ResidualHessianOperator
-from eoslab.eigensolvers import magnitude_subspace_iteration, negative_top_as_nan, top_eigenpairs
+from eoslab.eigensolvers import bottom_eigenpair, magnitude_subspace_iteration, negative_top_as_nan, top_eigenpairs
 
+import conftest
 from conftest import TinyProblem
 
 
@@ -11,7 +12,8 @@ def _symmetric(eigenvalues, seed=0):
     gen = torch.Generator().manual_seed(seed)
     n = len(eigenvalues)
     Q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=gen))
-    return Q @ torch.diag(torch.tensor(eigenvalues, dtype=torch.float64)) @ Q.T
+    A = Q @ torch.diag(torch.tensor(eigenvalues, dtype=torch.float64)) @ Q.T
+    return A.to(conftest.TEST_DEVICE)
 
 
 def _assert_eigenpairs(result, dense, k, rtol=1e-8):
@@ -93,6 +95,91 @@ def test_paper_power_iteration_orders_by_magnitude_and_nan_rule():
     assert result.eigenvalues.tolist() == pytest.approx([-9.0, 4.0], rel=1e-6)
     algebraic = top_eigenpairs(A, 2, tol=1e-10, generator=torch.Generator().manual_seed(0))
     assert algebraic.eigenvalues.tolist() == pytest.approx([4.0, 3.0], rel=1e-8)
-    masked, count = negative_top_as_nan(torch.tensor([1.0, result.eigenvalues[0], 2.0, -0.5]))
+    masked, count = negative_top_as_nan(torch.tensor([1.0, float(result.eigenvalues[0]), 2.0, -0.5]))
     assert count == 2
     assert torch.isnan(masked[1]) and torch.isnan(masked[3]) and masked[0] == 1.0 and masked[2] == 2.0
+
+
+def _assert_magnitude_eigenvalues(result, dense, k, rtol=1e-8):
+    spectrum = torch.linalg.eigvalsh(dense)
+    expected = spectrum[torch.argsort(spectrum.abs(), descending=True)][:k]
+    torch.testing.assert_close(result.eigenvalues, expected, rtol=rtol, atol=rtol * float(expected.abs().max()))
+    true_res = (dense @ result.eigenvectors - result.eigenvectors * result.eigenvalues).norm(dim=0)
+    torch.testing.assert_close(result.residual_norms, true_res, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["krylov", "lobpcg", "lanczos"])
+def test_magnitude_order_on_an_indefinite_matrix(method):
+    """order="magnitude": the largest |λ| (signed), as the paper's power iteration finds them."""
+    spectrum = [5.0, 3.0, 2.5, 1.0] + [0.5 - 0.01 * i for i in range(60)] + [-20.0, -4.0]
+    A = _symmetric(spectrum, seed=6)
+    result = top_eigenpairs(A, 4, tol=1e-10, method=method, order="magnitude",
+                            generator=torch.Generator().manual_seed(0))
+    assert result.converged
+    assert result.eigenvalues.tolist() == pytest.approx([-20.0, 5.0, -4.0, 3.0], rel=1e-9)
+    _assert_magnitude_eigenvalues(result, A, 4)
+    with pytest.raises(ValueError, match="order"):
+        top_eigenpairs(A, 2, order="absolute")
+
+
+@pytest.mark.parametrize("method", ["krylov", "lanczos"])
+def test_magnitude_order_on_network_hessian(method):
+    """The Hessian of a tiny net (indefinite) in magnitude order, against its dense spectrum."""
+    p = TinyProblem("tanh", "cross_entropy", depth=3, width=6, n=25)
+    dense = p.dense_hessian()
+    operator = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=8)
+    result = top_eigenpairs(operator, 4, tol=1e-11, max_iterations=500, method=method, order="magnitude",
+                            generator=torch.Generator().manual_seed(0))
+    assert result.converged
+    _assert_magnitude_eigenvalues(result, dense, 4)
+
+
+def test_bottom_eigenpair_matches_dense_on_matrices():
+    spectrum = [40.0, 30.0, 20.0] + [1.0 - 0.02 * i for i in range(80)] + [-3.0]
+    A = _symmetric(spectrum, seed=7)
+    top = top_eigenpairs(A, 3, tol=1e-12, generator=torch.Generator().manual_seed(0))
+    bottom = bottom_eigenpair(A, deflate=top.eigenvectors, tol=1e-10, scale=40.0, max_products=200,
+                              generator=torch.Generator().manual_seed(0))
+    assert bottom.converged and float(bottom.eigenvalues[0]) == pytest.approx(-3.0, rel=1e-9)
+    evals, evecs = torch.linalg.eigh(A)
+    assert float((bottom.eigenvectors[:, 0] @ evecs[:, 0]).abs()) == pytest.approx(1.0, abs=1e-8)
+    torch.testing.assert_close(bottom.residual_norms, (A @ bottom.eigenvectors - bottom.eigenvectors * bottom.eigenvalues)
+                               .norm(dim=0), rtol=1e-6, atol=1e-12)
+    # deflation removes the large end: fewer products than without it
+    plain = bottom_eigenpair(A, tol=1e-10, scale=40.0, max_products=200, generator=torch.Generator().manual_seed(0))
+    assert plain.converged and float(plain.eigenvalues[0]) == pytest.approx(-3.0, rel=1e-9)
+    assert bottom.matvecs < plain.matvecs
+    # warm start from the answer: converged after one product
+    warm = bottom_eigenpair(A, initial=bottom.block, deflate=top.eigenvectors, tol=1e-8, scale=40.0)
+    assert warm.converged and warm.matvecs == 1
+    # a product budget is respected and reported
+    capped = bottom_eigenpair(A, tol=1e-14, scale=40.0, max_products=3, generator=torch.Generator().manual_seed(0))
+    assert not capped.converged and capped.matvecs == 3
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh"])
+def test_bottom_eigenpair_of_network_hessian_matches_dense(activation):
+    """λ_min of a tiny net's (indefinite) Hessian against a dense eigendecomposition."""
+    p = TinyProblem(activation, "cross_entropy", depth=3, width=6, n=25)
+    dense = p.dense_hessian()
+    spectrum = torch.linalg.eigvalsh(dense)
+    assert spectrum[0] < -1e-3                                  # the test needs a negative λ_min
+    operator = HessianOperator(p.model, p.criterion, p.X, p.y, chunk_size=8, reuse_graph=True)
+    top = top_eigenpairs(operator, 4, tol=1e-11, max_iterations=500, generator=torch.Generator().manual_seed(0))
+    bottom = bottom_eigenpair(operator, deflate=top.eigenvectors, tol=1e-10, scale=float(top.eigenvalues[0]),
+                              max_products=300, generator=torch.Generator().manual_seed(0))
+    assert bottom.converged
+    assert float(bottom.eigenvalues[0]) == pytest.approx(float(spectrum[0]), rel=1e-8, abs=1e-10)
+
+
+def test_bottom_eigenpair_spends_min_products_and_finds_a_new_negative_eigenvalue():
+    """A warm start that meets a loose |λ_1|-relative tolerance in the bulk must not hide a
+    large negative eigenvalue: min_products Lanczos steps find it."""
+    spectrum = [1000.0] + [0.5 - 0.01 * i for i in range(100)] + [-300.0]
+    A = _symmetric(spectrum, seed=8)
+    evals, evecs = torch.linalg.eigh(A)
+    bulk = evecs[:, 95:96] + 1e-3 * evecs[:, :1]           # almost a bulk eigenvector (λ ≈ 0.44), a little of λ_min's
+    lazy = bottom_eigenpair(A, initial=bulk, deflate=evecs[:, -1:], tol=1e-3, scale=1000.0)
+    assert lazy.matvecs == 1 and float(lazy.eigenvalues[0]) > 0        # the tolerance alone stops at once
+    careful = bottom_eigenpair(A, initial=bulk, deflate=evecs[:, -1:], tol=1e-3, scale=1000.0, min_products=4)
+    assert careful.matvecs >= 4 and float(careful.eigenvalues[0]) == pytest.approx(-300.0, rel=1e-3)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+import conftest
 from eoslab.cli import main
 from eoslab.curvature import HessianOperator
 from eoslab.criteria import get_criterion
@@ -20,7 +21,7 @@ SMALL = {"depth": 3, "width": 16, "snapshot_every": 5, "checkpoint_every": 5}
 
 
 def _config(data, **overrides):
-    return TrainConfig.from_dict({"data": str(data), **SMALL, **overrides})
+    return TrainConfig.from_dict({"data": str(data), **SMALL, "device": str(conftest.TEST_DEVICE), **overrides})
 
 
 def test_train_writes_the_documented_files(blob_data, tmp_path):
@@ -84,7 +85,7 @@ def test_finished_run_is_not_recomputed_and_changed_config_is_refused(blob_data,
 def _cli(data, out, *extra):
     return [sys.executable, "-m", "eoslab.cli", "train", "--data", str(data), "--out", str(out), "--no-progress",
             "--depth", "3", "--width", "16", "--lr", "0.05", "--max-iterations", "60",
-            "--snapshot-every", "10", "--checkpoint-every", "3", *extra]
+            "--snapshot-every", "10", "--checkpoint-every", "3", "--device", str(conftest.TEST_DEVICE), *extra]
 
 
 @pytest.mark.slow
@@ -159,3 +160,55 @@ def test_gradient_descent_logs_sharpness_every_n(blob_data, tmp_path):
     has_eig = logged["lambda_1"].notna().tolist()
     assert has_eig == [i % 4 == 0 and i < 9 for i in range(10)]
     np.testing.assert_allclose(logged["dt"].iloc[:-1], 0.05)
+
+
+def _dense_hessian_spectrum(data, snapshot):
+    from torch.func import functional_call
+
+    model, _ = load_snapshot(snapshot)
+    arrays = np.load(data)
+    X, y = torch.as_tensor(arrays["X"]), torch.as_tensor(arrays["y"])
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    theta = torch.cat([p.detach().reshape(-1) for _, p in model.named_parameters()])
+
+    def loss(flat):
+        pieces = torch.split(flat, [int(np.prod(s)) for s in shapes])
+        params = {n: piece.view(s) for n, piece, s in zip(names, pieces, shapes)}
+        return get_criterion("cross_entropy").loss(functional_call(model, params, (X,)), y).mean()
+
+    return torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, theta))
+
+
+def test_lambda_min_is_logged_and_matches_a_dense_eigendecomposition(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "run"
+    train(_config(data, max_iterations=6, lambda_min_tol=1e-9, lambda_min_max_products=400), out, progress=False)
+    logged = pd.read_parquet(out / "log.parquet").set_index("iteration")
+    assert {"lambda_min", "lambda_min_residual", "lambda_min_matvecs", "lambda_min_converged"} <= set(logged)
+    spectrum = _dense_hessian_spectrum(data, out / "snapshots" / "0000005.pt")
+    assert spectrum[0] < 0
+    assert logged.loc[5, "lambda_min"] == pytest.approx(float(spectrum[0]), rel=1e-7)
+    assert logged.loc[5, "lambda_1"] == pytest.approx(float(spectrum[-1]), rel=1e-7)
+    assert bool(logged.loc[:5, "lambda_min_converged"].all()) and (logged.loc[:5, "lambda_min_matvecs"] > 0).all()
+    assert np.isnan(logged.loc[6, "lambda_min"])                     # the last row takes no step
+    off = tmp_path / "off"
+    train(_config(data, max_iterations=3, lambda_min_every=0), off, progress=False)
+    logged_off = pd.read_parquet(off / "log.parquet")
+    assert logged_off["lambda_min"].isna().all() and (logged_off["lambda_min_matvecs"] == 0).all()
+
+
+def test_magnitude_order_run_orders_by_absolute_value_and_steps_by_it(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "mag"
+    train(_config(data, max_iterations=6, eig_order="magnitude", lr=0.05, stiff_cap="dt", eig_method="krylov",
+                  eig_tol=1e-10), out, progress=False)
+    logged = pd.read_parquet(out / "log.parquet").iloc[:-1]
+    lambdas = logged[[f"lambda_{j}" for j in range(1, 5)]].to_numpy()
+    assert (np.diff(np.abs(lambdas), axis=1) <= 1e-9 * np.abs(lambdas[:, :1])).all()
+    np.testing.assert_allclose(logged["dt"], np.minimum(1.0 / np.abs(logged["lambda_4"]), 0.05), rtol=1e-12)
+    spectrum = _dense_hessian_spectrum(data, out / "snapshots" / "0000005.pt")
+    expected = spectrum[torch.argsort(spectrum.abs(), descending=True)][:4].numpy()
+    np.testing.assert_allclose(lambdas[5], expected, rtol=1e-7)
+    with pytest.raises(ValueError, match="eig_order"):
+        TrainConfig.from_dict({"data": str(data), "eig_order": "size"})

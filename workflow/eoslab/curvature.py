@@ -132,7 +132,8 @@ class DatasetCurvature:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.X.dtype
+        # The parameters' dtype, not the inputs': token ids (a language model's X) are integers.
+        return next(iter(self._params.values())).dtype
 
     @property
     def device(self) -> torch.device:
@@ -149,9 +150,8 @@ class DatasetCurvature:
 
     def loss_and_gradient(self) -> LossGradient:
         """One pass over the data: mean loss, mean accuracy and the flat gradient."""
-        total_loss = 0.0
-        total_correct = 0.0
-        grad_sum = None
+        # Sums stay on the device; one host transfer at the end (not one per chunk).
+        total_loss = total_correct = grad_sum = None
         for x, y in self.chunks():
             f = self._forward(x)
 
@@ -160,12 +160,13 @@ class DatasetCurvature:
                 return self.criterion.loss(z, y).sum(), z.detach()
 
             g, (loss, z) = grad_and_value(chunk_loss, has_aux=True)(self._params)
-            total_loss += float(loss)
-            total_correct += float(self.criterion.accuracy(z, y).sum())
+            correct = self.criterion.accuracy(z, y).sum()
+            total_loss = loss if total_loss is None else total_loss + loss
+            total_correct = correct if total_correct is None else total_correct + correct
             flat = self.space.flatten(g)
             grad_sum = flat if grad_sum is None else grad_sum.add_(flat)
         n = self.num_samples
-        return LossGradient(total_loss / n, total_correct / n, grad_sum.div_(n))
+        return LossGradient(float(total_loss) / n, float(total_correct) / n, grad_sum.div_(n))
 
     # -- block products, summed over one chunk -------------------------------------------
     def _hessian_chunk(self, x, y, tangents):
@@ -230,10 +231,75 @@ class CurvatureOperator(DatasetCurvature):
 
 
 class HessianOperator(CurvatureOperator):
-    """``𝓗_θ L̃ = G + H`` (Eq. 2): the Hessian of the mean training loss."""
+    """``𝓗_θ L̃ = G + H`` (Eq. 2): the Hessian of the mean training loss.
+
+    ``reuse_graph=True`` shares one forward and first backward pass per chunk
+    between the gradient and every product until the next :meth:`refresh`:
+    :meth:`loss_and_gradient` (or the first :meth:`matmat`) differentiates the
+    loss of each chunk with ``create_graph=True`` and keeps those graphs, and
+    each block product is then only the batched second backward pass through
+    them.  A training step (gradient + several eigensolver products at the
+    same ``θ``) so pays for the forward pass once.  Memory: the graphs of *all*
+    chunks are alive at once (activations and their first derivatives over the
+    whole data set), so chunking then bounds the cost of each pass but not the
+    total.  Values agree with ``reuse_graph=False`` to rounding.
+    """
+
+    def __init__(self, *args, reuse_graph: bool = False, **kwargs):
+        self.reuse_graph = bool(reuse_graph)
+        self._graphs = None
+        self._loss_gradient = None
+        super().__init__(*args, **kwargs)
+
+    def refresh(self) -> None:
+        super().refresh()
+        self._graphs = None
+        self._loss_gradient = None
+
+    def _build_graphs(self) -> None:
+        graphs, total_loss, total_correct, grad_sum = [], None, None, None
+        for x, y in self.chunks():
+            params = {n: p.detach().requires_grad_(True) for n, p in self._params.items()}
+            leaves = [params[n] for n in self.space.names]
+            with torch.enable_grad():
+                z = functional_call(self.model, (params, self._frozen), (x,))
+                loss = self.criterion.loss(z, y).sum()
+                gradient = torch.autograd.grad(loss, leaves, create_graph=True)
+            graphs.append((leaves, gradient))
+            loss, correct = loss.detach(), self.criterion.accuracy(z.detach(), y).sum()
+            total_loss = loss if total_loss is None else total_loss + loss
+            total_correct = correct if total_correct is None else total_correct + correct
+            flat = torch.cat([g.detach().reshape(-1) for g in gradient])
+            grad_sum = flat if grad_sum is None else grad_sum.add_(flat)
+        n = self.num_samples
+        self._graphs = graphs
+        self._loss_gradient = LossGradient(float(total_loss) / n, float(total_correct) / n, grad_sum.div_(n))
+
+    def loss_and_gradient(self) -> LossGradient:
+        if not self.reuse_graph:
+            return super().loss_and_gradient()
+        if self._graphs is None:
+            self._build_graphs()
+        return self._loss_gradient
 
     def matmat(self, V):
-        return self._apply(V, ("hessian",))[0]
+        if not self.reuse_graph:
+            return self._apply(V, ("hessian",))[0]
+        if V.ndim != 2 or V.shape[0] != self.space.numel:
+            raise ValueError(f"expected a block of shape ({self.space.numel}, k), got {tuple(V.shape)}")
+        if self._graphs is None:
+            self._build_graphs()
+        V = V.to(dtype=self.dtype, device=self.device)
+        tangents = self.space.columns_to_batched(V)
+        grad_outputs = [tangents[n] for n in self.space.names]
+        total = None
+        for leaves, gradient in self._graphs:
+            products = torch.autograd.grad(gradient, leaves, grad_outputs=grad_outputs, is_grads_batched=True,
+                                           retain_graph=True)
+            part = self.space.batched_to_columns(dict(zip(self.space.names, products)))
+            total = part if total is None else total.add_(part)
+        self.num_matvecs += V.shape[1]
+        return total.div_(self.num_samples)
 
 
 class GaussNewtonOperator(CurvatureOperator):

@@ -41,6 +41,9 @@ import torch
 
 MatMat = Callable[[torch.Tensor], torch.Tensor]
 
+#: Which eigenvalues count as "top": the algebraically largest, or those of largest |λ| (the paper's).
+ORDERS = ("algebraic", "magnitude")
+
 
 def _as_matmat(operator) -> MatMat:
     if callable(getattr(operator, "matmat", None)):
@@ -93,8 +96,16 @@ def _orthonormal_basis(S: torch.Tensor, AS: torch.Tensor | None = None, drop: fl
 def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol: float = 1e-6,
                    max_iterations: int = 200, guard: int = 2, method: str = "krylov", max_basis: int | None = None, expand: int | None = None,
                    generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
-                   device: torch.device | str | None = None, size: int | None = None) -> EigenResult:
+                   device: torch.device | str | None = None, size: int | None = None,
+                   order: str = "algebraic") -> EigenResult:
     """The ``k`` algebraically largest eigenpairs of the symmetric ``operator``.
+
+    ``order="magnitude"`` asks instead for the ``k`` eigenvalues of largest
+    *absolute value*, ordered ``|λ_1| ≥ |λ_2| ≥ …`` (signed values are
+    returned) — the set the paper's power iteration converges to (Supplement
+    7.1).  Every method supports it: the Rayleigh–Ritz step keeps the Ritz
+    pairs of largest ``|θ|`` (a Krylov space approximates both ends of the
+    spectrum), ARPACK runs with ``which="LM"``.
 
     ``operator`` has ``.matmat(V)`` (our curvature operators), is a dense
     tensor, or is a callable ``V -> A @ V``.  ``initial`` (P, m) warm-starts the
@@ -110,6 +121,8 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     """
     if method not in ("krylov", "lobpcg", "lanczos"):
         raise ValueError(f"method must be 'krylov', 'lobpcg' or 'lanczos', got {method!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {list(ORDERS)}, got {order!r}")
     matmat = _as_matmat(operator)
     if size is None:
         size = initial.shape[0] if initial is not None else operator.shape[0]
@@ -120,7 +133,7 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     if method == "lanczos":  # one start vector: the sum of the previous eigenvectors, or noise
         start = (initial.to(dtype=dtype, device=device)[:, :k].sum(dim=1) if initial is not None
                  else torch.randn(size, dtype=dtype, generator=generator).to(device))
-        return _lanczos(matmat, start, k, tol, max_iterations)
+        return _lanczos(matmat, start, k, tol, max_iterations, order)
     block_size = min(k + guard, size)
     if 3 * block_size > size:  # small problem: the Rayleigh–Ritz basis would span everything
         block_size = k
@@ -137,18 +150,19 @@ def top_eigenpairs(operator, k: int, *, initial: torch.Tensor | None = None, tol
     if X.shape[1] < block_size:  # a degenerate warm start: refill with noise
         X, _, _ = _orthonormal_basis(fill_with_noise(X))
     if method == "lobpcg":
-        return _lobpcg(matmat, X, k, tol, max_iterations)
+        return _lobpcg(matmat, X, k, tol, max_iterations, order)
     if max_basis is None:
         max_basis = 4 * block_size
     max_basis = max(min(max_basis, size), 2 * block_size)
-    return _block_krylov(matmat, X, k, tol, max_iterations, max_basis, expand)
+    return _block_krylov(matmat, X, k, tol, max_iterations, max_basis, expand, order)
 
 
-def _sorted_eigh(T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenpairs of the symmetric part of a small matrix, eigenvalues descending."""
+def _sorted_eigh(T: torch.Tensor, order: str = "algebraic") -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the symmetric part of a small matrix, eigenvalues descending
+    (``order="magnitude"``: by ``|θ|`` descending)."""
     theta, Y = torch.linalg.eigh(0.5 * (T + T.T))
-    order = torch.argsort(theta, descending=True)
-    return theta[order], Y[:, order]
+    index = torch.argsort(theta if order == "algebraic" else theta.abs(), descending=True)
+    return theta[index], Y[:, index]
 
 
 def _converged(residual_norms: torch.Tensor, eigenvalues: torch.Tensor, tol: float) -> torch.Tensor:
@@ -157,8 +171,14 @@ def _converged(residual_norms: torch.Tensor, eigenvalues: torch.Tensor, tol: flo
     return residual_norms <= tol * scale
 
 
-def _lanczos(matmat: MatMat, start: torch.Tensor, k: int, tol: float, max_iterations: int) -> EigenResult:
-    """ARPACK (``scipy.sparse.linalg.eigsh``, ``which="LA"``) on single products.
+def _lanczos(matmat: MatMat, start: torch.Tensor, k: int, tol: float, max_iterations: int,
+             order: str = "algebraic") -> EigenResult:
+    """ARPACK (``scipy.sparse.linalg.eigsh``, ``which="LA"``, or ``"LM"`` for magnitude order) on single products.
+
+    This path is host-side by construction: ARPACK's reverse-communication loop
+    runs in Fortran on NumPy arrays, so on a GPU every product copies one
+    vector to the host and back (and synchronises).  The block solvers stay on
+    the operator's device.
 
     ARPACK stops when ``‖r_j‖ ≤ tol·|λ_j|`` for every wanted pair, which implies
     our rule.  Residuals are then recomputed explicitly with one block product
@@ -180,12 +200,13 @@ def _lanczos(matmat: MatMat, start: torch.Tensor, k: int, tol: float, max_iterat
     v0 = start.to("cpu", torch.float64).numpy()
     converged = True
     try:
-        evals, evecs = eigsh(operator, k=k, which="LA", tol=tol, v0=v0, maxiter=max_iterations)
+        evals, evecs = eigsh(operator, k=k, which="LA" if order == "algebraic" else "LM", tol=tol, v0=v0,
+                             maxiter=max_iterations)
     except ArpackNoConvergence as error:
         evals, evecs, converged = error.eigenvalues, error.eigenvectors, False
-    order = np.argsort(evals)[::-1]
-    evals = torch.from_numpy(evals[order].copy()).to(device=device, dtype=dtype)
-    vectors = torch.from_numpy(evecs[:, order].copy()).to(device=device, dtype=dtype)
+    index = np.argsort(evals if order == "algebraic" else np.abs(evals))[::-1]
+    evals = torch.from_numpy(evals[index].copy()).to(device=device, dtype=dtype)
+    vectors = torch.from_numpy(evecs[:, index].copy()).to(device=device, dtype=dtype)
     res = (matmat(vectors) - vectors * evals).norm(dim=0)
     converged = converged and len(evals) == k and bool(_converged(res, evals, tol).all())
     return EigenResult(eigenvalues=evals, eigenvectors=vectors, residual_norms=res, iterations=1,
@@ -193,7 +214,7 @@ def _lanczos(matmat: MatMat, start: torch.Tensor, k: int, tol: float, max_iterat
 
 
 def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int, max_basis: int,
-                  expand: int | None = None) -> EigenResult:
+                  expand: int | None = None, order: str = "algebraic") -> EigenResult:
     """Thick-restart Krylov–Rayleigh–Ritz (Lanczos with full reorthogonalisation).
 
     The orthonormal basis ``V`` grows by the orthogonalised residuals of the
@@ -223,7 +244,7 @@ def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_itera
     T = V[:n] @ AV[:n].T
     matvecs, iterations, converged = m, 0, False
     while True:
-        theta, Y = _sorted_eigh(T)
+        theta, Y = _sorted_eigh(T, order)
         evals, Ym = theta[:m], Y[:, :m]
         Xr, AXr = Ym.T @ V[:n], Ym.T @ AV[:n]                 # Ritz vectors as rows
         R = AXr - evals[:, None] * Xr
@@ -263,11 +284,12 @@ def _block_krylov(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_itera
                        block=vectors)
 
 
-def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int) -> EigenResult:
+def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations: int,
+            order: str = "algebraic") -> EigenResult:
     """LOBPCG without preconditioner (Knyazev 2001) with SVQB orthonormalisation."""
     matvecs = X.shape[1]
     AX = matmat(X)
-    evals, C = _sorted_eigh(X.T @ AX)
+    evals, C = _sorted_eigh(X.T @ AX, order)
     X, AX = X @ C, AX @ C
     P = AP = None
     iterations = 0
@@ -296,7 +318,7 @@ def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations:
         S = torch.cat(blocks, dim=1)
         AS = torch.cat(ablocks, dim=1)
         Q, AQ, B = _orthonormal_basis(S, AS)
-        theta, Y = _sorted_eigh(Q.T @ AQ)
+        theta, Y = _sorted_eigh(Q.T @ AQ, order)
         evals, Y = theta[:X.shape[1]], Y[:, :X.shape[1]]
         coeffs = B @ Y                                   # coefficients in S
         n_x = X.shape[1]
@@ -308,6 +330,98 @@ def _lobpcg(matmat: MatMat, X: torch.Tensor, k: int, tol: float, max_iterations:
     return EigenResult(eigenvalues=evals[:k].clone(), eigenvectors=X[:, :k].clone(),
                        residual_norms=res[:k].clone(), iterations=iterations, matvecs=matvecs,
                        converged=converged, block=X.clone())
+
+
+def bottom_eigenpair(operator, *, initial: torch.Tensor | None = None, deflate: torch.Tensor | None = None,
+                     tol: float = 1e-3, scale: float | None = None, max_products: int = 30, basis: int = 10,
+                     min_products: int = 1,
+                     generator: torch.Generator | None = None, size: int | None = None,
+                     dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> EigenResult:
+    """The algebraically smallest eigenpair ``λ_min`` of the symmetric ``operator``.
+
+    Single-vector thick-restart Lanczos (full reorthogonalisation) on ``−A``,
+    whose top eigenvalue is ``−λ_min``, restricted to the orthogonal complement
+    of the columns of ``deflate`` (e.g. the top eigenvectors already found):
+    that removes the large end of the spectrum, so the Krylov space resolves
+    the small end with a few products.  ``initial`` (a vector or a ``(P, 1)``
+    block, e.g. the previous result's ``block``) warm-starts it.
+
+    Stops when the residual ``‖A v − λ v‖`` (of the operator restricted to the
+    complement) is at most ``tol · scale`` — ``scale`` defaults to ``|λ|``; the
+    trainer passes ``|λ_1|`` so that the rule is the one of
+    :func:`top_eigenpairs` — or after ``max_products`` products.  The
+    reported ``residual_norms`` are those of the unrestricted operator.  The
+    value is a Rayleigh quotient, hence never below the true ``λ_min`` of the
+    complement; with a residual ``r`` some eigenvalue lies within ``r`` of it.
+    At least ``min_products`` products are spent even when the warm start
+    already meets the tolerance: with ``scale = |λ_1|`` a vector of the bulk
+    (eigenvalues near 0) can meet it, and a few Lanczos steps are what let a
+    large negative eigenvalue that has appeared since the last call dominate
+    the Krylov space.  The basis holds at most ``basis`` vectors; a restart
+    keeps the best ``basis // 2`` Ritz vectors and their products.
+    """
+    matmat = _as_matmat(operator)
+    if size is None:
+        size = initial.shape[0] if initial is not None else operator.shape[0]
+    dtype = dtype or (initial.dtype if initial is not None else operator.dtype)
+    device = device or (initial.device if initial is not None else operator.device)
+    basis = max(2, min(basis, size))
+    D = None if deflate is None or deflate.shape[1] == 0 else deflate.to(dtype=dtype, device=device)
+
+    def project(V: torch.Tensor) -> torch.Tensor:
+        return V if D is None else V - D @ (D.T @ V)
+
+    def unit(v: torch.Tensor, Q: torch.Tensor) -> torch.Tensor | None:
+        """``v`` projected off ``deflate`` and the basis ``Q`` (twice), normalised; None if it vanishes."""
+        norm0 = v.norm()
+        for _ in range(2):
+            v = project(v)
+            if Q.shape[1]:
+                v = v - Q @ (Q.T @ v)
+        norm = v.norm()
+        if not bool(norm > 1e3 * torch.finfo(dtype).eps * norm0.clamp_min(torch.finfo(dtype).tiny)):
+            return None
+        return v / norm
+
+    start = None
+    if initial is not None:
+        start = initial.to(dtype=dtype, device=device).reshape(size, -1)[:, :1]
+    Q = torch.empty(size, 0, dtype=dtype, device=device)
+    q = None if start is None else unit(start, Q)
+    if q is None:
+        q = unit(torch.randn(size, 1, dtype=dtype, generator=generator).to(device), Q)
+    AQ = torch.empty(size, 0, dtype=dtype, device=device)   # A Q, unprojected
+    products = restarts = 0
+    converged = False
+    while True:
+        AQ = torch.cat([AQ, matmat(q)], dim=1)
+        Q = torch.cat([Q, q], dim=1)
+        products += 1
+        T = -(Q.T @ AQ)                                     # Qᵀ(−A)Q; Q ⊥ deflate, so projecting A changes nothing
+        theta, Y = _sorted_eigh(T)
+        x, Ax = Q @ Y[:, :1], AQ @ Y[:, :1]
+        value = -theta[0]
+        r = project(Ax) - value * x                          # residual of the restricted operator
+        rnorm = r.norm()
+        limit = tol * (abs(float(value)) if scale is None else scale)
+        if products >= min_products and float(rnorm) <= limit:
+            converged = True
+            break
+        if products >= max_products:
+            break
+        if Q.shape[1] >= basis:                              # thick restart on the best Ritz vectors
+            keep = Y[:, : basis // 2]
+            Q, AQ = Q @ keep, AQ @ keep
+            restarts += 1
+        q = unit(r, Q)
+        if q is None:                                        # invariant subspace: continue with a random direction
+            q = unit(torch.randn(size, 1, dtype=dtype, generator=generator).to(device), Q)
+            if q is None:
+                break
+    value = value.reshape(1)
+    true_residual = (Ax - value * x).norm(dim=0)
+    return EigenResult(eigenvalues=value, eigenvectors=x, residual_norms=true_residual, iterations=restarts + 1,
+                       matvecs=products, converged=converged, block=x)
 
 
 def magnitude_subspace_iteration(operator, k: int, *, initial: torch.Tensor | None = None,

@@ -29,6 +29,16 @@ therefore use ``min(φ(λ_m, Δt), η)``.  (The paper also mixes ``λ_m(θ_t)`` 
 ``λ_m(θ₀)`` and writes ``r_m(0)`` for ``r_m(Δt)``; all are ``θ₀`` quantities at
 ``t = Δt`` here.)
 
+Magnitude order.  The paper's power iteration (Supplement 7.1) returns the
+top eigenpairs by *absolute value*, and so does the authors' later library
+``stable-solvers`` (0.1, ``ExponentialEulerSolver``), which takes
+``Δt = min(η, 1/|λ_{k+1}|)`` and caps the stiff coefficients at ``Δt``
+instead of ``η``.  ``order="magnitude"`` takes ``eigenvalues`` ordered by
+``|λ|`` and the time step from ``|λ_{k+1}|``; ``cap="dt"`` caps ``φ`` at ``Δt``.
+For ``λ_m ≥ 0`` both caps change nothing (``φ ≤ Δt``); for ``λ_m < 0`` the
+``Δt`` cap turns the step along ``v_m`` into explicit Euler, the ``η`` cap
+lets it grow up to ``η``.
+
 On a quadratic whose Hessian has rank ≤ ``k`` the step is the exact gradient
 flow for any ``Δt`` (the tests check this against the closed-form solution).
 """
@@ -58,30 +68,45 @@ def phi_function(lam: torch.Tensor, dt: float) -> torch.Tensor:
     return dt * ratio
 
 
-def exponential_euler_time_step(next_eigenvalue: float, lr: float) -> float:
-    """``Δt = min(1/λ_{k+1}, η)``, and ``η`` when ``λ_{k+1} ≤ 0``."""
+ORDERS = ("algebraic", "magnitude")
+CAPS = ("lr", "dt")
+
+
+def exponential_euler_time_step(next_eigenvalue: float, lr: float, order: str = "algebraic") -> float:
+    """``Δt = min(1/λ_{k+1}, η)``, and ``η`` when ``λ_{k+1} ≤ 0``; ``order="magnitude"``:
+    ``Δt = min(1/|λ_{k+1}|, η)``."""
     if not lr > 0:
         raise ValueError(f"learning rate must be positive, got {lr}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {list(ORDERS)}, got {order!r}")
+    if order == "magnitude":
+        next_eigenvalue = abs(next_eigenvalue)
     if next_eigenvalue > 0:
         return min(1.0 / next_eigenvalue, lr)
     return lr
 
 
 def exponential_euler_step(theta: torch.Tensor, gradient: torch.Tensor, eigenvalues: torch.Tensor,
-                           eigenvectors: torch.Tensor, lr: float) -> tuple[torch.Tensor, StepInfo]:
+                           eigenvectors: torch.Tensor, lr: float, *, order: str = "algebraic",
+                           cap: str = "lr") -> tuple[torch.Tensor, StepInfo]:
     """One exponential Euler step (Supplement 7.2).
 
     ``theta``, ``gradient``: flat (P,).  ``eigenvalues``: the top ``k + 1``
-    algebraic eigenvalues of the Hessian at ``theta``, descending;
-    ``eigenvectors``: (P, k) for the first ``k`` of them (orthonormal columns).
-    Returns the new flat parameters and a :class:`StepInfo`.
+    eigenvalues of the Hessian at ``theta`` in ``order`` (algebraic:
+    descending; magnitude: by ``|λ|`` descending); ``eigenvectors``: (P, k) for
+    the first ``k`` of them (orthonormal columns).  ``cap``: ``"lr"`` caps the
+    stiff coefficients ``φ`` at ``η`` (our reading of the paper), ``"dt"`` at
+    ``Δt`` (``stable-solvers``).  Returns the new flat parameters and a
+    :class:`StepInfo`.
     """
     k = eigenvectors.shape[1]
     if eigenvalues.shape[0] != k + 1:
         raise ValueError(f"need k+1 = {k + 1} eigenvalues for k = {k} eigenvectors, got {eigenvalues.shape[0]}")
-    dt = exponential_euler_time_step(float(eigenvalues[k]), lr)
+    if cap not in CAPS:
+        raise ValueError(f"cap must be one of {list(CAPS)}, got {cap!r}")
+    dt = exponential_euler_time_step(float(eigenvalues[k]), lr, order)
     c = eigenvectors.T @ gradient
-    phi = torch.clamp(phi_function(eigenvalues[:k], dt), max=lr)
+    phi = torch.clamp(phi_function(eigenvalues[:k], dt), max=lr if cap == "lr" else dt)
     w = gradient - eigenvectors @ c
     theta_new = theta - eigenvectors @ (phi * c) - dt * w
     return theta_new, StepInfo(dt=dt, coefficients=c, phi=phi, residual_norm=float(w.norm()))

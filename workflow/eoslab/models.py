@@ -16,6 +16,10 @@ initialization to scale by the gain", √2 for ELU): every weight is drawn from
 ``U(-a, a)`` with ``a = gain · sqrt(6 / (fan_in + fan_out))`` and every bias is
 zero.  The gain is applied to every layer, the output layer included.
 ``"torch-default"`` keeps PyTorch's ``nn.Linear`` initialisation.
+``"glorot-normal"`` (Long & Bartlett 2023, §3.1, who used JAX) is JAX's
+``glorot_normal``: a normal distribution truncated at two of its standard
+deviations and rescaled so that every weight has variance
+``gain² · 2 / (fan_in + fan_out)`` exactly (:func:`glorot_normal_`); biases zero.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ DEFAULT_GAINS: dict[str, float] = {
     "linear": 1.0,
 }
 
-INITIALISATIONS = ("xavier", "torch-default")
+INITIALISATIONS = ("xavier", "torch-default", "glorot-normal")
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
@@ -116,8 +120,8 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"model config 'init' must be one of {list(INITIALISATIONS)}, got {resolved['init']!r}")
     if resolved["dtype"] not in DTYPES:
         raise ValueError(f"model config 'dtype' must be one of {sorted(DTYPES)}, got {resolved['dtype']!r}")
-    if resolved["gain"] is None:
-        resolved["gain"] = DEFAULT_GAINS[resolved["activation"]]
+    if resolved["gain"] is None:  # glorot-normal is JAX's rule, which has no gain (1)
+        resolved["gain"] = 1.0 if resolved["init"] == "glorot-normal" else DEFAULT_GAINS[resolved["activation"]]
     if isinstance(resolved["gain"], bool) or not isinstance(resolved["gain"], (int, float)) or resolved["gain"] <= 0:
         raise ValueError(f"model config 'gain' must be a positive number, got {resolved['gain']!r}")
     resolved["gain"] = float(resolved["gain"])
@@ -147,7 +151,40 @@ def build_model(config: dict[str, Any], device: str | torch.device = "cpu") -> M
                 bound = cfg["gain"] * math.sqrt(6.0 / (fan_in + fan_out))
                 linear.weight.uniform_(-bound, bound, generator=generator)
                 linear.bias.zero_()
+    elif cfg["init"] == "glorot-normal":
+        with torch.no_grad():
+            for linear in model.linears:
+                glorot_normal_(linear.weight, generator, cfg["gain"])
+                linear.bias.zero_()
     return model.to(device=device, dtype=dtype)
+
+
+#: Standard deviation of a standard normal truncated to [−2, 2] (JAX's truncated_normal correction).
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def fans(weight: torch.Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a linear ``(out, in)`` or convolution ``(out, in, *kernel)`` weight."""
+    if weight.ndim < 2:
+        raise ValueError(f"fans need a weight with at least 2 dimensions, got shape {tuple(weight.shape)}")
+    receptive = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive, weight.shape[0] * receptive
+
+
+def glorot_normal_(weight: torch.Tensor, generator: torch.Generator, gain: float = 1.0) -> torch.Tensor:
+    """Glorot-normal initialisation as JAX defines it (``jax.nn.initializers.glorot_normal``).
+
+    ``w = σ z / 0.8796…`` with ``z`` standard normal truncated to ``[−2, 2]`` and
+    ``σ = gain · sqrt(2 / (fan_in + fan_out))``, so ``Var w = σ²`` and ``|w| ≤ 2σ / 0.8796…``.
+    Drawn in float64 from ``generator`` (on the CPU), then copied into ``weight``.
+    """
+    fan_in, fan_out = fans(weight)
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    values = torch.empty(weight.shape, dtype=torch.float64)
+    torch.nn.init.trunc_normal_(values, 0.0, 1.0, -2.0, 2.0, generator=generator)
+    with torch.no_grad():
+        weight.copy_(values * (std / TRUNCATED_NORMAL_STD))
+    return weight
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -20,7 +20,26 @@ Resume: ``checkpoint.pt`` and ``log.parquet`` are written (atomically, log first
 every ``checkpoint_every`` iterations, and on SIGTERM (preemption).  Rerunning
 the same command loads the checkpoint, drops log rows past it and continues; on
 the CPU the result is bit-identical to an uninterrupted run because every
-random choice is seeded and the eigensolver's warm-start block is checkpointed.
+random choice is seeded and the eigensolvers' warm-start blocks (top pairs and
+``λ_min``) are checkpointed.  On a GPU the same holds only as far as the kernels
+are deterministic: the MLP's matmuls, elementwise ops and reductions are on one
+device with a fixed ``CUBLAS_WORKSPACE_CONFIG`` (``:4096:8``, set by
+``benchmarks/gpu_suite.sh``), but cuBLAS/cuDNN may choose other algorithms
+after a restart on another GPU model or driver, so a resumed CUDA run is
+guaranteed to agree to rounding, not to the bit (benchmarks/README.md, "CUDA").
+
+Per iteration the loop reads a few scalars back to the host (loss, gradient
+norm, the eigenvalues and residuals for the log, ``Δt``); the Hessian products
+themselves never leave the device.  ``eig_method: lanczos`` (ARPACK) is the
+exception: it runs on the host and copies one vector each way per product.
+
+``λ_min`` (log column ``lambda_min``): every ``lambda_min_every``-th iteration
+that computes the top eigenpairs, a warm-started Lanczos on ``−𝓗`` off the top
+``k+1`` eigenvectors (:func:`eoslab.eigensolvers.bottom_eigenpair`) with at
+most ``lambda_min_max_products`` products; the logged value is the smaller of
+it and the smallest top eigenvalue.  ``|λ_min| > λ_1`` is the event in which
+the paper's power iteration (top eigenvalues by magnitude, Supplement 7.1)
+returns a negative top eigenvalue.
 """
 
 from __future__ import annotations
@@ -45,8 +64,8 @@ from . import __version__
 from .arrays import load_arrays
 from .criteria import CRITERIA, PAPER_LOSS_THRESHOLDS, get_criterion
 from .curvature import HessianOperator
-from .eigensolvers import top_eigenpairs
-from .integrators import exponential_euler_step, gradient_descent_step
+from .eigensolvers import ORDERS, bottom_eigenpair, top_eigenpairs
+from .integrators import CAPS, exponential_euler_step, gradient_descent_step
 from .io import read_json, save_torch, sha256sum, write_json, write_parquet
 from .models import (ACTIVATIONS, DEFAULT_GAINS, DTYPES, INITIALISATIONS, MODEL_DEFAULTS, build_model,
                      resolve_model_config)
@@ -54,6 +73,9 @@ from .models import (ACTIVATIONS, DEFAULT_GAINS, DTYPES, INITIALISATIONS, MODEL_
 log = logging.getLogger(__name__)
 
 INTEGRATORS = ("exponential_euler", "gradient_descent")
+#: Lanczos steps spent on λ_min every time even from a good warm start (see bottom_eigenpair): its tolerance
+#: is relative to |λ_1|, which a bulk vector can meet, and a few steps let a new large negative eigenvalue show.
+LAMBDA_MIN_MIN_PRODUCTS = 4
 EIG_METHODS = ("auto", "krylov", "lanczos", "lobpcg")
 
 
@@ -136,7 +158,20 @@ class TrainConfig:
                                         "exactly", default_text="the number of outputs O, the paper's choice")
     eig_tol: float = option(1e-6, "eigensolver residual tolerance, relative to |λ₁|")
     eig_method: str = option("auto", "eigensolver; auto: lanczos on a CPU, krylov on a GPU", choices=EIG_METHODS)
+    eig_order: str = option("algebraic", "which k+1 Hessian eigenpairs the step uses: algebraic (the largest λ) or "
+                            "magnitude (the largest |λ|, as the paper's power iteration finds them; Δt from "
+                            "|λ_{k+1}|)", choices=ORDERS)
+    stiff_cap: str = option("lr", "cap on the stiff step coefficients φ(λ_m, Δt): lr (η, Supplement 7.2) or dt "
+                            "(Δt, as the authors' stable-solvers library does)", choices=CAPS)
+    lambda_min_every: int = option(1, "log λ_min of the Hessian (Lanczos on −𝓗 off the top eigenvectors) at every "
+                                   "n-th iteration that computes the top eigenpairs (0: never)")
+    lambda_min_tol: float = option(1e-3, "λ_min residual tolerance, relative to |λ₁|")
+    lambda_min_max_products: int = option(20, "at most this many Hessian products per λ_min estimate")
+    reuse_graph: bool = option(True, "share one forward/backward pass per iteration between the gradient and the "
+                               "Hessian products (keeps every chunk's graph alive during the iteration)")
     eig_max_iterations: int = option(100, "eigensolver iteration limit per training iteration")
+    eig_guard: int = option(2, "krylov/lobpcg: extra block columns carried beside the k+1 wanted pairs (guard "
+                            "vectors); 0 is cheapest at loose eig_tol (benchmarks/README.md)")
     eig_every: int = option(1, "gradient descent only: log the top eigenvalues every n iterations (0: never)")
     eig_seed: int = option(0, "seed of the eigensolver's first start block")
     # output
@@ -153,15 +188,16 @@ class TrainConfig:
 
     def validate(self) -> None:
         ints = ("depth", "width", "init_seed", "max_iterations", "eig_max_iterations", "eig_every", "eig_seed",
-                "snapshot_every", "checkpoint_every", "chunk_size")
+                "snapshot_every", "checkpoint_every", "chunk_size", "lambda_min_every", "lambda_min_max_products",
+                "eig_guard")
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"training config '{name}' must be a non-negative integer, got {value!r}")
-        for name in ("snapshot_every", "checkpoint_every", "chunk_size", "eig_max_iterations"):
+        for name in ("snapshot_every", "checkpoint_every", "chunk_size", "eig_max_iterations", "lambda_min_max_products"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"training config '{name}' must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "eig_tol"):
+        for name in ("lr", "eig_tol", "lambda_min_tol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"training config '{name}' must be a positive number, got {value!r}")
@@ -187,6 +223,12 @@ class TrainConfig:
         if self.eig_method not in EIG_METHODS:
             raise ConfigError(f"training config 'eig_method' must be one of {list(EIG_METHODS)}, "
                               f"got {self.eig_method!r}")
+        if self.eig_order not in ORDERS:
+            raise ConfigError(f"training config 'eig_order' must be one of {list(ORDERS)}, got {self.eig_order!r}")
+        if self.stiff_cap not in CAPS:
+            raise ConfigError(f"training config 'stiff_cap' must be one of {list(CAPS)}, got {self.stiff_cap!r}")
+        if not isinstance(self.reuse_graph, bool):
+            raise ConfigError(f"training config 'reuse_graph' must be true or false, got {self.reuse_graph!r}")
         if not isinstance(self.device, str):
             raise ConfigError(f"training config 'device' must be a string, got {self.device!r}")
 
@@ -264,7 +306,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         "model": model_config,
     }
     # What a resumed run must agree on (device/chunking change rounding, not the run).
-    identity = {key: value for key, value in resolved.items() if key not in ("device", "chunk_size", "data")}
+    identity = {key: value for key, value in resolved.items()
+                if key not in ("device", "chunk_size", "data", "reuse_graph")}
     resolved["config_digest"] = _digest(identity)
     eig_method = resolve_eig_method(config.eig_method, device)
     runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device),
@@ -286,17 +329,18 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     X = torch.as_tensor(data.X, dtype=dtype, device=device)
     y = torch.as_tensor(data.y, device=device)
     model = build_model(model_config, device=device)
-    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
+    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size, reuse_graph=config.reuse_graph)
     space = hessian.space
     generator = torch.Generator().manual_seed(config.eig_seed)
 
-    iteration, t, block, rows = 0, 0.0, None, []
+    iteration, t, block, min_block, rows = 0, 0.0, None, None, []
     if paths.checkpoint.exists():
         state = torch.load(paths.checkpoint, map_location=device, weights_only=True)
         if state.get("config_digest") != resolved["config_digest"]:
             raise ConfigError(f"{paths.checkpoint} belongs to a different run; remove {paths.root} to start over")
         model.load_state_dict(state["state_dict"])
         iteration, t, block = int(state["iteration"]), float(state["t"]), state["block"]
+        min_block = state.get("min_block")
         if paths.log.exists():
             logged = pd.read_parquet(paths.log)
             rows = logged[logged["iteration"] < iteration].to_dict("records")
@@ -315,7 +359,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     def save_checkpoint() -> None:
         write_log()
         save_torch(paths.checkpoint, {"state_dict": model.state_dict(), "iteration": iteration, "t": t,
-                                      "block": block, "config_digest": resolved["config_digest"]})
+                                      "block": block, "min_block": min_block,
+                                      "config_digest": resolved["config_digest"]})
 
     def write_status(status: str, message: str, row: dict | None) -> dict[str, Any]:
         result = {"status": status, "message": message, "iteration": iteration, "t": t,
@@ -341,12 +386,18 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     theta = space.flatten(space.values(model))
     try:
         while True:
+            need_eigen = config.integrator == "exponential_euler" or (
+                config.eig_every > 0 and iteration % config.eig_every == 0)
+            # One forward/backward pass serves the gradient and this iteration's products (if any).
+            hessian.reuse_graph = config.reuse_graph and need_eigen
             result = hessian.loss_and_gradient()
             grad_norm = float(result.gradient.norm())
             row = {"iteration": iteration, "t": t, "dt": math.nan, "loss": result.loss,
                    "accuracy": result.accuracy, "grad_norm": grad_norm}
             row.update({f"lambda_{j + 1}": math.nan for j in range(k + 1)})
-            row.update({"eig_iterations": 0, "eig_matvecs": 0, "eig_max_residual": math.nan, "eig_converged": True})
+            row.update({"eig_iterations": 0, "eig_matvecs": 0, "eig_max_residual": math.nan, "eig_converged": True,
+                        "lambda_min": math.nan, "lambda_min_residual": math.nan, "lambda_min_matvecs": 0,
+                        "lambda_min_converged": True})
             if not (math.isfinite(result.loss) and math.isfinite(grad_norm)):
                 rows.append(row)
                 message = (f"training loss became {result.loss} (gradient norm {grad_norm}) at iteration "
@@ -370,11 +421,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                 log.info("%s: %s", paths.root, message)
                 return final
 
-            need_eigen = config.integrator == "exponential_euler" or (
-                config.eig_every > 0 and iteration % config.eig_every == 0)
             if need_eigen:
                 eig = top_eigenpairs(hessian, k + 1, initial=block, tol=config.eig_tol, method=eig_method,
-                                     max_iterations=config.eig_max_iterations, generator=generator)
+                                     max_iterations=config.eig_max_iterations, generator=generator,
+                                     order=config.eig_order, guard=config.eig_guard)
                 block = eig.block
                 row.update({f"lambda_{j + 1}": float(v) for j, v in enumerate(eig.eigenvalues)})
                 row.update({"eig_iterations": eig.iterations, "eig_matvecs": eig.matvecs,
@@ -383,9 +433,19 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
                     log.warning("iteration %d: eigensolver stopped after %d iterations with max residual %.3g "
                                 "(tolerance %.3g relative to |lambda_1| = %.3g)", iteration, eig.iterations,
                                 row["eig_max_residual"], config.eig_tol, abs(row["lambda_1"]))
+                if config.lambda_min_every > 0 and iteration % config.lambda_min_every == 0:
+                    bottom = bottom_eigenpair(hessian, initial=min_block, deflate=eig.eigenvectors,
+                                              tol=config.lambda_min_tol, scale=abs(row["lambda_1"]),
+                                              max_products=config.lambda_min_max_products,
+                                              min_products=min(LAMBDA_MIN_MIN_PRODUCTS,
+                                                               config.lambda_min_max_products),
+                                              generator=generator)
+                    min_block = bottom.block
+                    row.update(_lambda_min_columns(bottom, eig))
             if config.integrator == "exponential_euler":
                 theta, info = exponential_euler_step(theta, result.gradient, eig.eigenvalues,
-                                                     eig.eigenvectors[:, :k], config.lr)
+                                                     eig.eigenvectors[:, :k], config.lr, order=config.eig_order,
+                                                     cap=config.stiff_cap)
             else:
                 theta, info = gradient_descent_step(theta, result.gradient, config.lr)
             space.assign(model, theta)
@@ -420,7 +480,20 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
 
 def _log_columns(k: int) -> list[str]:
     return (["iteration", "t", "dt", "loss", "accuracy", "grad_norm"] + [f"lambda_{j + 1}" for j in range(k + 1)]
-            + ["eig_iterations", "eig_matvecs", "eig_max_residual", "eig_converged"])
+            + ["eig_iterations", "eig_matvecs", "eig_max_residual", "eig_converged"]
+            + ["lambda_min", "lambda_min_residual", "lambda_min_matvecs", "lambda_min_converged"])
+
+
+def _lambda_min_columns(bottom, eig) -> dict[str, Any]:
+    """``λ_min(𝓗)``: the smaller of the Lanczos value off the top eigenvectors and the smallest top
+    eigenvalue (in magnitude order a negative ``λ_min`` can be one of the top ``k+1``)."""
+    j = int(torch.argmin(eig.eigenvalues))
+    if float(eig.eigenvalues[j]) < float(bottom.eigenvalues[0]):
+        value, residual, converged = float(eig.eigenvalues[j]), float(eig.residual_norms[j]), eig.converged
+    else:
+        value, residual, converged = float(bottom.eigenvalues[0]), float(bottom.residual_norms[0]), bottom.converged
+    return {"lambda_min": value, "lambda_min_residual": residual, "lambda_min_matvecs": bottom.matvecs,
+            "lambda_min_converged": converged}
 
 
 def _save_snapshot(paths: RunPaths, model, model_config: dict, iteration: int, t: float) -> None:
