@@ -81,6 +81,10 @@ if "jacobian_alignment" in config:
         values = {**m, **{k: v for k, v in t.items() if k != "loss_thresholds"},
                   "loss_threshold": t["loss_thresholds"][w.criterion],
                   "transient_snapshot": JA["transient_iterations"]}
+        for row in JA["experiments"]:  # a row's own iteration cap, if it sets one
+            if (row["dataset"], row["criterion"]) == (w.dataset, w.criterion) and int(w.size) in row["sizes"]:
+                values["max_iterations"] = row.get("max_iterations", values["max_iterations"])
+                break
         return cli_flags(values)
 
     def ja_analysis_flags(w):
