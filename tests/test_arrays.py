@@ -53,3 +53,16 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_stale_temporaries_of_killed_writes_are_removed(tmp_path):
+    from eoslab.io import atomic_write, remove_stale_temporaries
+
+    (tmp_path / "snapshots").mkdir()
+    stale = [tmp_path / ".checkpoint.pt.abc123.tmp", tmp_path / "snapshots" / ".0000010.pt.x9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    keep = atomic_write(tmp_path / "log.parquet", lambda tmp: open(tmp, "wb").write(b"ok"))
+    (tmp_path / "notes.tmp").write_text("not ours: no leading dot")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale) and keep.read_bytes() == b"ok" and (tmp_path / "notes.tmp").exists()

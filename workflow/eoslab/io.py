@@ -26,6 +26,18 @@ def _umask() -> int:
     return mask
 
 
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp``) that :func:`atomic_write` leaves behind when
+    its process is SIGKILLed mid-write, anywhere below ``directory``; returns what was removed.  Only
+    for a directory that no other process writes into at the same time (a run directory, on resume)."""
+    removed = []
+    for tmp in Path(directory).rglob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``.
 

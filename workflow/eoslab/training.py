@@ -66,7 +66,7 @@ from .criteria import CRITERIA, PAPER_LOSS_THRESHOLDS, get_criterion
 from .curvature import HessianOperator
 from .eigensolvers import ORDERS, bottom_eigenpair, top_eigenpairs
 from .integrators import CAPS, exponential_euler_step, gradient_descent_step
-from .io import read_json, save_torch, sha256sum, write_json, write_parquet
+from .io import read_json, remove_stale_temporaries, save_torch, sha256sum, write_json, write_parquet
 from .models import (ACTIVATIONS, DEFAULT_GAINS, DTYPES, INITIALISATIONS, MODEL_DEFAULTS, build_model,
                      resolve_model_config)
 
@@ -289,6 +289,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     config.validate()
     paths = RunPaths(out_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
+    # A SIGKILL during an atomic write leaves its temporary file; the run directory is this job's alone.
+    for stale in remove_stale_temporaries(paths.root):
+        log.info("%s: removed %s, left by an interrupted write", paths.root, stale.name)
     data = load_arrays(config.data)
     device = resolve_device(config.device)
     model_config = config.model_config(data.input_dim, data.num_classes)
