@@ -33,7 +33,16 @@ include: "workflow/rules/jacobian_alignment_train.smk"
 include: "workflow/rules/jacobian_alignment_analyze.smk"
 include: "workflow/rules/jacobian_alignment_aggregate.smk"
 include: "workflow/rules/jacobian_alignment_figures.smk"
+# sam_edge (Long & Bartlett 2023)
+include: "workflow/rules/sam_edge_common.smk"
+include: "workflow/rules/sam_edge.smk"
 
+# stochastic_eos (Agarwala & Pennington 2024)
+include: "workflow/rules/stochastic_eos_common.smk"
+include: "workflow/rules/stochastic_eos.smk"
+
+# layerwise_sharpness (thesis 004: layerwise sharpness, step-size schemes, maximal step size)
+include: "workflow/rules/layerwise_sharpness.smk"
 
 rule all:
     default_target: True

@@ -106,13 +106,113 @@ class MeanSquaredError(Criterion):
         return (2.0 / o) ** 0.5 * eye.expand(n, o, o).clone()
 
 
+class SequenceCrossEntropy(Criterion):
+    """Cross-entropy of a character model, averaged over the ``T`` positions of each sequence.
+
+    ``z`` has shape ``(N, T, V)`` (logits for the next token at every position), ``y`` holds the
+    ``(N, T)`` next-token indices, and the *per-sample* loss is
+    ``l(z_n, y_n) = (1/T) Σ_t [logsumexp(z_{n,t}) − z_{n,t,y_{n,t}}]``, so the mean over samples is
+    the mean over all ``N·T`` predictions (as in the Haiku language-model example that Long &
+    Bartlett 2023, §3.1, trained).  Its output Hessian is block diagonal over positions,
+    ``H_z l = (1/T) ⊕_t (diag(p_t) − p_t p_tᵀ)``; dense forms flatten ``(T, V)`` into
+    ``O = T·V`` outputs.  Not in :data:`CRITERIA`: that registry lists the criteria of the MLP
+    trainer (``eoslab train --criterion``), whose outputs are vectors.
+    """
+
+    name = "sequence_cross_entropy"
+
+    @staticmethod
+    def _check(z, y):
+        if z.ndim != 3 or y.shape != z.shape[:2]:
+            raise ValueError(f"sequence cross-entropy expects logits (N, T, V) and targets (N, T), "
+                             f"got {tuple(z.shape)} and {tuple(y.shape)}")
+
+    def loss(self, z, y):
+        self._check(z, y)
+        n, t, v = z.shape
+        return F.cross_entropy(z.reshape(n * t, v), y.reshape(n * t), reduction="none").reshape(n, t).mean(dim=1)
+
+    @staticmethod
+    def accuracy(z, y):
+        """Per-sample fraction of positions whose most likely next token is the target."""
+        return (z.argmax(dim=-1) == y).to(z.dtype).mean(dim=-1)
+
+    def output_hessian(self, z, y):
+        self._check(z, y)
+        n, t, v = z.shape
+        blocks = CrossEntropy().output_hessian(z.reshape(n * t, v), y.reshape(n * t)).reshape(n, t, v, v) / t
+        return torch.stack([torch.block_diag(*sample) for sample in blocks])
+
+    def output_hessian_matmul(self, z, y, u):
+        p = torch.softmax(z, dim=-1)
+        return (p * u - p * (p * u).sum(dim=-1, keepdim=True)) / z.shape[-2]
+
+    def output_hessian_sqrt(self, z, y):
+        self._check(z, y)
+        n, t, v = z.shape
+        blocks = CrossEntropy().output_hessian_sqrt(z.reshape(n * t, v), y.reshape(n * t)).reshape(n, t, v, v)
+        return torch.stack([torch.block_diag(*sample) for sample in blocks]) / t ** 0.5
+
+
+class RegressionMSE(Criterion):
+    """Real-valued regression: ``l(z, y) = s · (1/O)‖z − y‖²``, ``H_z l = (2s/O) I``.
+
+    Targets ``y`` are real vectors of the output's shape ``(N, O)`` (not class indices).  With the
+    scale ``s = 1`` the mean over samples of this per-sample loss is ``torch.nn.MSELoss()`` (the mean
+    over samples *and* outputs), the loss of the layerwise-sharpness thesis (study
+    ``layerwise_sharpness``, Table 3.1); ``s = 1/2`` gives the ½-scaled squared error.  There is no
+    accuracy for regression: :meth:`accuracy` is NaN per sample.
+    """
+
+    name = "regression_mse"
+
+    def __init__(self, scale: float = 1.0):
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"regression_mse scale must be a positive number, got {scale!r}")
+        self.scale = float(scale)
+
+    @staticmethod
+    def _check(z, y):
+        if y.shape != z.shape or not y.is_floating_point():
+            raise ValueError(f"regression_mse expects real targets of the outputs' shape {tuple(z.shape)}, "
+                             f"got {tuple(y.shape)} {y.dtype}")
+
+    def loss(self, z, y):
+        self._check(z, y)
+        return self.scale * (z - y).pow(2).mean(dim=-1)
+
+    def output_hessian(self, z, y):
+        n, o = z.shape
+        eye = torch.eye(o, dtype=z.dtype, device=z.device)
+        return (2.0 * self.scale / o) * eye.expand(n, o, o).clone()
+
+    def output_hessian_matmul(self, z, y, u):
+        return (2.0 * self.scale / z.shape[-1]) * u
+
+    def output_hessian_sqrt(self, z, y):
+        n, o = z.shape
+        eye = torch.eye(o, dtype=z.dtype, device=z.device)
+        return (2.0 * self.scale / o) ** 0.5 * eye.expand(n, o, o).clone()
+
+    @staticmethod
+    def accuracy(z, y):
+        """NaN per sample: regression has no accuracy."""
+        return torch.full(z.shape[:1], float("nan"), dtype=z.dtype, device=z.device)
+
+
 CRITERIA: dict[str, type[Criterion]] = {"cross_entropy": CrossEntropy, "mse": MeanSquaredError}
+
+#: Criteria with real-valued targets (not choices of ``eoslab train``, whose data hold class labels).
+REGRESSION_CRITERIA: dict[str, type[Criterion]] = {"regression_mse": RegressionMSE}
 
 #: The paper's stopping thresholds on the training loss (Section 3).
 PAPER_LOSS_THRESHOLDS = {"cross_entropy": 0.01, "mse": 0.02}
 
 
-def get_criterion(name: str) -> Criterion:
-    if name not in CRITERIA:
-        raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {name!r}")
-    return CRITERIA[name]()
+def get_criterion(name: str, **options) -> Criterion:
+    """The criterion called ``name`` (classification or regression), built with ``options``
+    (e.g. ``get_criterion("regression_mse", scale=0.5)``)."""
+    known = {**CRITERIA, **REGRESSION_CRITERIA}
+    if name not in known:
+        raise ValueError(f"criterion must be one of {sorted(known)}, got {name!r}")
+    return known[name](**options)
