@@ -42,6 +42,7 @@ include: "workflow/rules/stochastic_eos_common.smk"
 include: "workflow/rules/stochastic_eos.smk"
 
 # layerwise_sharpness (thesis 004: layerwise sharpness, step-size schemes, maximal step size)
+include: "workflow/rules/layerwise_sharpness_common.smk"
 include: "workflow/rules/layerwise_sharpness.smk"
 
 rule all:
