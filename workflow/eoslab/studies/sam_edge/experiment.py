@@ -64,6 +64,7 @@ from ...io import read_json, save_torch, sha256sum, write_json, write_parquet
 from ...models import ACTIVATIONS, build_model
 from ...optimizers import Objective, minibatch_indices, sam_step
 from ...sam import gd_edge, sam_edge
+from ...training import resolve_device
 from ...transformer import build_transformer
 from . import data as study_data
 
@@ -179,12 +180,6 @@ class RunPaths:
 
 class _Preempted(Exception):
     pass
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class Problem:
