@@ -13,7 +13,7 @@ from eoslab.studies.layerwise_sharpness import catalog
 from eoslab.studies.layerwise_sharpness.cli import main
 from eoslab.studies.layerwise_sharpness.data import Cifar10Pool
 from eoslab.studies.layerwise_sharpness.maxstep import MaxStepSettings, run_max_step
-from eoslab.studies.layerwise_sharpness.tables import comparison_table
+from eoslab.studies.layerwise_sharpness.tables import comparison_table, markdown
 
 FAST = ["--samples", "40", "--iterations", "12", "--eig-tol", "1e-8", "--no-progress"]
 
@@ -95,6 +95,11 @@ def test_comparison_table_reports_the_spread_and_the_distance_in_standard_deviat
     assert table.loc["Tanh", "difference_in_std"] == pytest.approx((3.1 - 1.44604) / np.std([3.0, 3.2], ddof=1))
     with pytest.raises(ValueError, match="sigmoid"):
         comparison_table("table_4_1", pd.DataFrame(rows[:6]))
+    # runs that all diverge at the same grid step: std 0, the distance in std is undefined and says so
+    same = [r if r["activation"] != "sigmoid" else {**r, "max_step_size": 12.5} for r in rows]
+    text = markdown("table_4_1", comparison_table("table_4_1", pd.DataFrame(same)))
+    sigmoid = next(line for line in text.splitlines() if line.startswith("| Sigmoid"))
+    assert sigmoid.endswith("| — (std 0) |") and "nan" not in text.lower()
 
 
 @pytest.fixture
@@ -139,3 +144,36 @@ def test_user_errors_are_named_with_exit_status_2(tmp_path, capsys, fake_cifar10
     assert "float16" in capsys.readouterr().err
     assert main(["table", "table_4_1", "--inputs", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "t")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_chapter_4_keeps_the_data_dimension_at_10_so_that_figure_4_3_shows_what_the_thesis_says():
+    """§4.2 on Figure 4.3: for sigmoid networks the maximal step size moves by less than 0.3 between 1
+    and 100 hidden units.  That holds with d = 10 fixed (the default) and fails by far when d follows
+    the width (d = 1 gives a sigmoid network a threshold near 1.3, not 12.6)."""
+    assert MaxStepSettings().synthetic_dim == 10
+    fine = dict(runs=10, eta0=10.0, beta=1.01, block=16)  # the thesis's R and β, started near the edge
+    means = {}
+    for width in (1, 100):
+        point = catalog.MaxStepPoint("synthetic", None, "sigmoid", 3, width, 100)
+        _, summary = run_max_step(point, MaxStepSettings(**fine), progress=False)
+        assert summary["widths"] == [10, width, width, 10]
+        means[width] = summary["mean"]
+    assert 11.5 < means[100] < 13.5 and abs(means[1] - means[100]) < 0.3, means
+    tied = MaxStepSettings(runs=2, beta=1.05, synthetic_dim="width")
+    _, summary = run_max_step(catalog.MaxStepPoint("synthetic", None, "sigmoid", 3, 1, 100), tied, progress=False)
+    assert summary["widths"] == [1, 1, 1, 1] and summary["mean"] < 2.0
+    for bad in (0, -3, "wide", 2.5, True):
+        with pytest.raises(ValueError, match="synthetic_dim"):
+            MaxStepSettings(synthetic_dim=bad)
+
+
+def test_the_maxstep_command_takes_a_data_dimension_or_width(tmp_path):
+    out = tmp_path / "p.parquet"
+    base = ["maxstep", "--point", "synthetic_full_relu_d2_w3_n20", "--out", str(out), "--runs", "1", "--iterations",
+            "5", "--beta", "1.5", "--no-progress"]
+    assert main(base + ["--synthetic-dim", "width"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["widths"] == [3, 3, 3]
+    assert main(base + ["--synthetic-dim", "7"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["widths"] == [7, 3, 7]
+    assert main(base) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["widths"] == [10, 3, 10]

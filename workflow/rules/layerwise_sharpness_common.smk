@@ -67,10 +67,9 @@ if "layerwise_sharpness" in config:
             eta0 = m["eta0"]["cifar10_full_batch"]
         else:
             eta0 = m["eta0"]["synthetic_full_batch" if point.batch_size is None else "synthetic_minibatch"]
-        values = {k: m[k] for k in ("runs", "iterations", "horizon", "beta", "dtype", "data_seed", "seed", "block")}
+        values = {k: m[k] for k in ("runs", "iterations", "horizon", "beta", "dtype", "data_seed", "seed", "block",
+                                    "synthetic_dim")}
         values["eta0"] = eta0
-        if m["synthetic_dim"] != "width":
-            values["synthetic_dim"] = m["synthetic_dim"]
         flags = cli_flags(values)
         if point.dataset == "cifar10":
             flags += f" --cifar10-pool {LS_POOL}"

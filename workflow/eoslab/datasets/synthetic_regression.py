@@ -9,8 +9,9 @@ The thesis generates ``n`` examples of dimension ``d``:
 So inputs and labels have the same dimension ``d`` — the point of the construction is that the
 input and output layers of an MLP of width ``d`` are as wide as its hidden layers (§3, opening
 paragraph).  The thesis leaves ``d`` to each experiment; the study sets ``d`` to the network's
-width (10 for the 3-layer, 10-unit networks of Figures 3.1–3.2, 3.5–3.6, 4.2, 4.4 and Tables
-4.1–4.2; the width itself in the width sweeps of Figures 3.3–3.4 and 4.3).
+width in Chapter 3 (10 for the 3-layer, 10-unit networks; the width itself in Figures 3.3–3.4)
+and to 10 in Chapter 4, also while Figures 4.3/4.6 sweep the width (the reading under which they
+show what the thesis says of them; ``eoslab.studies.layerwise_sharpness.maxstep``).
 
 Determinism: everything is drawn in float64 on the CPU from one ``torch.Generator`` seeded by
 ``seed``, in the order ``X``, ``V``, ``E``, then cast; the same ``(n, d, seed)`` always gives the

@@ -53,8 +53,10 @@ def markdown(name: str, table: pd.DataFrame, settings: dict | None = None) -> st
              "| activation | thesis | ours: mean | std | min | max | runs | mean / thesis | (mean − thesis) / std |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in table.itertuples():
+        # std 0: every run diverged at the same grid step (the distance in std is undefined, not NaN)
+        distance = "— (std 0)" if np.isnan(row.difference_in_std) else f"{row.difference_in_std:+.2f}"
         lines.append(f"| {row.activation} | {row.thesis:.5f} | {row.mean:.5f} | {row.std:.5f} | {row.min:.5f} | "
-                     f"{row.max:.5f} | {row.runs} | {row.ratio:.3f} | {row.difference_in_std:+.2f} |")
+                     f"{row.max:.5f} | {row.runs} | {row.ratio:.3f} | {distance} |")
     if settings:
         lines += ["", "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items())]
     return "\n".join(lines) + "\n"
