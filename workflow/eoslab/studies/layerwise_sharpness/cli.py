@@ -34,7 +34,7 @@ def _add_settings(parser, settings_class, skip=()):
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         else:
-            kind = field.metadata.get("type") or (int if default is None else type(default))
+            kind = field.metadata.get("type", type(default))  # a parser of its own, or the default's type
             parser.add_argument(flag, type=kind, default=default, help=text)
 
 
