@@ -79,3 +79,12 @@ def test_frame_rejects_hand_written_verdicts_and_duplicates():
         claims_frame([{**row, "verdict": "mostly reproduced"}])
     with pytest.raises(ValueError, match="repeats"):
         claims_frame([row, row])
+
+
+def test_a_stored_row_is_rejudged_to_the_same_verdict():
+    from eoslab.verdicts import judge
+    at_edge = Claim("eos", "§3", "λ₁ settles at 2/η", "λ₁ η / 2", reproduced_if=between(0.9, 1.1),
+                    partial_if=between(0.5, 2.0), every_run=True)
+    for values in ([0.95, 1.0, 1.05], [0.95, 1.0, 1.05, 1.35, 2.06], [3.0], []):
+        row = claim_row("s", at_edge, values, config="c")
+        assert judge(at_edge, row["measured"], row["min"], row["max"], row["n"]) == row["verdict"]

@@ -141,11 +141,18 @@ class Summary:
 def verdict(claim: Claim, values: Sequence[float] | np.ndarray) -> str:
     """The verdict on ``claim`` for the measured per-run ``values`` (NaNs dropped): see the module text."""
     summary = Summary(values)
-    if summary.n == 0:
+    return judge(claim, summary.statistic(claim.statistic), summary.statistic("min"), summary.statistic("max"),
+                 summary.n)
+
+
+def judge(claim: Claim, measured: float, minimum: float, maximum: float, n: int) -> str:
+    """The verdict from a summary (the statistic the claim reads, the range over runs and their number):
+    what :func:`verdict` computes, and what a stored claims row can be re-judged from (intervals are
+    convex, so "every run inside" is "min and max inside")."""
+    if n == 0 or measured is None or math.isnan(measured):
         return "not run"
-    measured = summary.statistic(claim.statistic)
     if claim.every_run:
-        if all(value in claim.reproduced_if for value in summary.values):
+        if minimum in claim.reproduced_if and maximum in claim.reproduced_if:
             return "reproduced"
         if measured in claim.reproduced_if or (claim.partial_if is not None and measured in claim.partial_if):
             return "partial"
