@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import TinyProblem
-from eoslab.analysis import COLUMNS, GLOBAL_METRICS, LAYER_METRICS, METRICS, AnalysisConfig, analyze_snapshot
+from eoslab.metrics import GLOBAL_METRICS, LAYER_METRICS, METRICS, analyze_snapshot
+from eoslab.studies.jacobian_alignment.analysis import COLUMNS, AnalysisConfig
 from eoslab.cli import main
 from eoslab.curvature import GaussNewtonOperator, HessianOperator
 from eoslab.decomposition import layerwise_decomposition
@@ -134,7 +135,7 @@ def test_analysis_is_deterministic(tmp_path, blob_data):
 
 
 def test_interrupted_analysis_resumes_from_its_partial_results(tmp_path, blob_data, monkeypatch):
-    import eoslab.analysis as analysis
+    import eoslab.studies.jacobian_alignment.analysis as analysis
 
     data, run = _train_tiny_run(tmp_path, blob_data, max_iterations=7, snapshot_every=2)
     out = tmp_path / "run.parquet"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from eoslab import cli
-from eoslab.analysis import AnalysisConfig
+from eoslab.studies.jacobian_alignment.analysis import AnalysisConfig
 from eoslab.criteria import PAPER_LOSS_THRESHOLDS
 from eoslab.models import DEFAULT_GAINS, MODEL_DEFAULTS
 from eoslab.training import TrainConfig

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from test_results import synthetic_table
 
-from eoslab.figures.catalog import FIGURES
-from eoslab.figures.paper import draw_figure
+from eoslab.studies.jacobian_alignment.catalog import FIGURES
+from eoslab.studies.jacobian_alignment.figures import draw_figure
 
 
 @pytest.mark.parametrize("number,words", [("02", ["Overlap ratio", "CIFAR-10", "cross-entropy"]),

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eoslab.aggregate import RUN_KEYS, aggregate, relative_to_reference
-from eoslab.analysis import COLUMNS, typed
+from eoslab.studies.jacobian_alignment.aggregate import RUN_KEYS, aggregate, relative_to_reference
+from eoslab.studies.jacobian_alignment.analysis import COLUMNS, typed
 from eoslab.arrays import DataFileError
-from eoslab.claims import compute_claims, counterfactual_bound
-from eoslab.figures.catalog import FIGURES, GROUP_ORDER, figures_for
-from eoslab.figures.paper import draw_figure, panels, render_figure
-from eoslab.powerlaw import fit_power_law, table2
-from eoslab.tables import table1, table3, write_table
+from eoslab.studies.jacobian_alignment.claims import compute_claims, counterfactual_bound
+from eoslab.studies.jacobian_alignment.catalog import FIGURES, GROUP_ORDER, figures_for
+from eoslab.studies.jacobian_alignment.figures import draw_figure, panels, render_figure
+from eoslab.studies.jacobian_alignment.powerlaw import fit_power_law, table2
+from eoslab.studies.jacobian_alignment.tables import table1, table3, write_table
 
 L = 6
 
@@ -204,7 +204,7 @@ def test_claims_under_both_references():
 
 def test_negative_top_share_counts_magnitude_order_events():
     """The event is |λ_min| > λ_max whichever order the logged eigenvalues are in."""
-    from eoslab.claims import negative_top_share
+    from eoslab.studies.jacobian_alignment.claims import negative_top_share
 
     keys = dict(dataset="dice", criterion="cross_entropy", size=8, subset_seed=0, init_seed=0)
     logs = pd.DataFrame([
@@ -345,7 +345,7 @@ def test_table2_latex_keeps_math_in_math_mode(tmp_path):
 
 
 def test_latex_escape_prints_every_special_character():
-    from eoslab.tables import latex_escape
+    from eoslab.studies.jacobian_alignment.tables import latex_escape
 
     assert latex_escape("a_b 5% R&D #1 $x$ {y} ^ ~ \\") == (
         r"a\_b 5\% R\&D \#1 \$x\$ \{y\} \textasciicircum{} \textasciitilde{} \textbackslash{}")
@@ -353,7 +353,7 @@ def test_latex_escape_prints_every_special_character():
 
 def test_variant_figures_for_pairs_the_paper_does_not_show():
     """Dice with MSE (Figure 7's caption) gets the CIFAR-10 MSE group's figures redrawn on its runs."""
-    from eoslab.figures.catalog import variants_for
+    from eoslab.studies.jacobian_alignment.catalog import variants_for
 
     variants = variants_for([("dice", "cross_entropy"), ("dice", "mse")])
     assert [v.name for v in variants] == [f"{n}_dice_mse" for n in ("07", "11", "16", "20", "25", "30", "35", "40")]

@@ -13,7 +13,8 @@
       draw Figure 5
   eoslab aggregate | table | figure ...
       per-run tables -> aggregates -> Tables 1-3, the claims table, Figures 1-42
-      (of jacobian_alignment, Lowell & Kastner 2024)
+      (of jacobian_alignment, Lowell & Kastner 2024; the same as
+      eoslab study jacobian_alignment analyze | aggregate | table | figure)
   eoslab study NAME COMMAND ...
       a companion study's own commands (eoslab.studies.NAME.cli; eoslab study NAME --help)
 
@@ -25,38 +26,17 @@ by SIGTERM (rerun the same command to resume).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import importlib.util
 import logging
 import sys
-import typing
 
-import yaml
-
+from . import __version__
 from .arrays import DataFileError
 from .datasets.download import DownloadError
-from .training import ConfigError, TrainConfig, TrainingDiverged, train
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes"):
-        return True
-    if lowered in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def _flag_type(cls, field: dataclasses.Field):
-    hint = typing.get_type_hints(cls)[field.name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    base = args[0]
-    if base is bool:
-        return _parse_bool
-    if base in (int, float, str):
-        return base
-    return str
+from .settings import ConfigError, add_dataclass_flags, config_values
+from .studies.jacobian_alignment import cli as jacobian_alignment_cli
+from .training import TrainConfig, TrainingDiverged, train
 
 
 TRAIN_DESCRIPTION = """Train one network full-batch (exponential Euler, Supplement 7.2, or gradient descent).
@@ -66,55 +46,17 @@ iteration), snapshots/, checkpoint.pt while running, status.json. Settings come
 from --config (YAML/JSON with the names below, underscores) overridden by flags.
 Rerunning the same command resumes from the checkpoint."""
 
-ANALYZE_DESCRIPTION = """Compute the paper's decomposition of the sharpness (Eqs. 2-8) for every
-snapshot of a training run and write one tidy table (+ a JSON card beside it).
-Settings come from --config (YAML/JSON) overridden by flags."""
-
-
 def _add_train_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train one network (exponential Euler or gradient descent)",
                                    description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory of the run (required)")
     parser.add_argument("--config", help="YAML or JSON file of the settings below (flags override it)")
     parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
-    _add_dataclass_flags(parser.add_argument_group("training settings"), TrainConfig)
-
-
-def option_help(field: dataclasses.Field) -> str:
-    """A config field's help text with its real default (from the field's metadata; argparse shows
-    the allowed values)."""
-    text = field.metadata.get("help", "")
-    if field.default is dataclasses.MISSING:
-        return text
-    default = field.metadata.get("default_text", field.default)
-    return f"{text} (default: {str(default).lower() if isinstance(default, bool) else default})"
-
-
-def _add_dataclass_flags(parser, cls) -> None:
-    for field in dataclasses.fields(cls):
-        flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, dest=field.name, type=_flag_type(cls, field), default=None,
-                            choices=field.metadata.get("choices"), help=option_help(field).replace("%", "%%"))
-
-
-def _config_values(args: argparse.Namespace, cls) -> dict:
-    """Fields of ``cls`` from ``--config FILE`` (YAML/JSON), overridden by flags."""
-    values: dict = {}
-    if args.config:
-        with open(args.config) as handle:
-            loaded = yaml.safe_load(handle) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {args.config!r} must hold a mapping of {cls.__name__} fields")
-        values.update(loaded)
-    for field in dataclasses.fields(cls):
-        value = getattr(args, field.name)
-        if value is not None:
-            values[field.name] = value
-    return values
+    add_dataclass_flags(parser.add_argument_group("training settings"), TrainConfig)
 
 
 def _train(args: argparse.Namespace) -> int:
-    values = _config_values(args, TrainConfig)
+    values = config_values(args, TrainConfig)
     if "data" not in values:
         raise ConfigError("no data file: pass --data FILE.npz or set 'data' in --config")
     config = TrainConfig.from_dict(values)
@@ -192,135 +134,10 @@ def _data(args: argparse.Namespace) -> int:
             raise ConfigError("--size is required for a training subset")
         path = write_subset(args.pool, args.size, args.seed, args.out, split=args.split)
     else:
-        from .figures.dice_examples import figure05
+        from .studies.jacobian_alignment.dice_examples import figure05
 
         path = ", ".join(map(str, figure05(args.pool, args.out)))
     print(f"wrote {path}")
-    return 0
-
-
-def _add_analyze_parser(subparsers) -> None:
-    from .analysis import AnalysisConfig
-
-    parser = subparsers.add_parser("analyze", help="compute the paper's decomposition for every snapshot of a run",
-                                   description=ANALYZE_DESCRIPTION,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir", help="training run directory (from eoslab train)")
-    parser.add_argument("--out", required=True, help="output parquet file, a JSON card is written beside it "
-                                                      "(required)")
-    parser.add_argument("--config", help="YAML or JSON file of the analysis settings below (flags override it)")
-    parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
-    parser.add_argument("--data", help="the run's training data file, if it moved since training")
-    parser.add_argument("--dataset", help="data set name (default: from the data file's card)")
-    parser.add_argument("--size", type=int, help="subset size (default: from the card)")
-    parser.add_argument("--subset-seed", type=int, help="subset seed (default: from the card)")
-    parser.add_argument("--prune-snapshots", action="store_true",
-                        help="after writing the table, delete all snapshots but the first and the last")
-    _add_dataclass_flags(parser.add_argument_group("analysis settings"), AnalysisConfig)
-
-
-def _analyze(args: argparse.Namespace) -> int:
-    from .analysis import AnalysisConfig, analyze_run
-
-    config = AnalysisConfig.from_dict(_config_values(args, AnalysisConfig))
-    frame = analyze_run(args.run_dir, args.out, config, progress=not args.no_progress,
-                        metadata={"data": args.data, "dataset": args.dataset, "size": args.size,
-                                  "subset_seed": args.subset_seed})
-    print(f"wrote {args.out}: {frame['iteration'].nunique()} snapshots, {len(frame)} rows")
-    if args.prune_snapshots:
-        from .analysis import prune_snapshots
-
-        removed = prune_snapshots(args.run_dir, args.out)
-        print(f"pruned {removed} snapshots of {args.run_dir}")
-    return 0
-
-
-def _add_results_parsers(subparsers) -> None:
-    aggregate = subparsers.add_parser("aggregate", help="concatenate per-run analysis tables (and training logs)")
-    aggregate.add_argument("tables", nargs="+", help="per-run analysis parquet files (or, with --combine, "
-                                                     "aggregated ones)")
-    aggregate.add_argument("--out", required=True)
-    aggregate.add_argument("--training-out", required=True, help="aggregated training logs (parquet)")
-    aggregate.add_argument("--combine", action="store_true",
-                           help="inputs are aggregates; their training tables sit beside them (.training.parquet)")
-    table = subparsers.add_parser("table", help="Tables 1–3 and the claims table")
-    table.add_argument("which", choices=("table1", "table2", "table3", "claims"))
-    table.add_argument("--analysis", help="aggregated analysis table")
-    table.add_argument("--training", help="aggregated training logs (claims)")
-    table.add_argument("--transient-iterations", type=int, default=10)
-    table.add_argument("--snapshot-every", type=int, default=None,
-                       help="claims: the runs' regular snapshot interval, for the paper-grid reading (the paper's "
-                            "100); without it that reading repeats the first")
-    table.add_argument("--out", required=True, help="path without extension (.csv, .md, .tex are written)")
-    figure = subparsers.add_parser("figure", help="draw one of Figures 1–4, 6–42")
-    figure.add_argument("number", help="01 … 42 (not 05: see 'eoslab data figure5')")
-    figure.add_argument("--analysis", required=True, help="aggregated analysis table")
-    figure.add_argument("--transient-iterations", type=int, default=10)
-    figure.add_argument("--dataset", help="draw the figure's panels for this data set instead of the paper's")
-    figure.add_argument("--criterion", choices=("cross_entropy", "mse"),
-                        help="draw the figure's panels for this criterion instead of the paper's")
-    figure.add_argument("--out", required=True, help="path without extension (.pdf and .png are written)")
-
-
-def _aggregate(args: argparse.Namespace) -> int:
-    from .aggregate import RUN_KEYS, aggregate, combine
-    from .io import write_parquet
-
-    if args.combine:
-        training = [str(p).removesuffix(".parquet") + ".training.parquet" for p in args.tables]
-        analysis, logs = combine(args.tables, training)
-    else:
-        analysis, logs = aggregate(args.tables)
-    write_parquet(args.training_out, logs)
-    write_parquet(args.out, analysis)
-    print(f"wrote {args.out}: {analysis.groupby(RUN_KEYS).ngroups} runs, {len(analysis)} rows")
-    return 0
-
-
-def _table(args: argparse.Namespace) -> int:
-    from . import tables
-
-    latex_title = None
-    if args.which == "table3":
-        frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
-    else:
-        if not args.analysis:
-            raise ConfigError(f"{args.which} needs --analysis")
-        from .aggregate import read_analysis
-
-        analysis = read_analysis(args.analysis)
-        if args.which == "table1":
-            frame, title = tables.table1(analysis), "Table 1: configurations of experiments"
-        elif args.which == "table2":
-            from .powerlaw import table2
-
-            frame = table2(analysis, args.transient_iterations)
-            title = "Table 2: power laws max_t P1_DeltaJ = c1 D^c2 (Eq. 9)"
-            latex_title = r"Table 2: power laws $\max_t P^1_{\Delta,J} = c_1 D^{c_2}$ (Eq.~9)"
-        else:
-            import pandas as pd
-
-            from .claims import compute_claims
-
-            training = pd.read_parquet(args.training) if args.training else None
-            frame = compute_claims(analysis, training, args.transient_iterations, args.snapshot_every)
-            title = "Claims of Sections 4-5: paper vs reproduced"
-    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title, latex_title=latex_title)
-    print("wrote " + ", ".join(map(str, paths)))
-    return 0
-
-
-def _figure(args: argparse.Namespace) -> int:
-    from .aggregate import read_analysis
-    from .figures.catalog import FIGURES
-    from .figures.paper import render_figure
-
-    number = args.number.zfill(2)
-    if number not in FIGURES or number == "05":
-        raise ConfigError(f"figure number must be one of 01-04, 06-42, got {args.number!r}")
-    paths = render_figure(number, read_analysis(args.analysis), args.out, args.transient_iterations,
-                          dataset=args.dataset, criterion=args.criterion)
-    print("wrote " + ", ".join(map(str, paths)))
     return 0
 
 
@@ -349,8 +166,7 @@ def _study(args: argparse.Namespace) -> int:
     return module.main(args.rest)
 
 
-COMMANDS = {"study": _study, "train": _train, "data": _data, "analyze": _analyze, "aggregate": _aggregate, "table": _table,
-            "figure": _figure}
+COMMANDS = {"study": _study, "train": _train, "data": _data, **jacobian_alignment_cli.COMMANDS}
 
 
 def configure_logging(verbose: bool) -> None:
@@ -364,6 +180,7 @@ def configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eoslab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"eoslab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads of torch's intra-op pool (default: $OMP_NUM_THREADS if set, else one per "
@@ -371,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(subparsers)
     _add_data_parser(subparsers)
-    _add_analyze_parser(subparsers)
-    _add_results_parsers(subparsers)
+    # The first paper's analysis and results commands, also reached as `eoslab study jacobian_alignment ...`.
+    jacobian_alignment_cli.add_commands(subparsers)
     _add_study_parser(subparsers)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

@@ -44,6 +44,7 @@ returns a negative top eigenvalue.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -52,16 +53,15 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .arrays import load_arrays
+from .arrays import ArrayData, load_arrays
 from .criteria import CRITERIA, PAPER_LOSS_THRESHOLDS, get_criterion
 from .curvature import HessianOperator
 from .eigensolvers import ORDERS, bottom_eigenpair, top_eigenpairs
@@ -69,6 +69,8 @@ from .integrators import CAPS, exponential_euler_step, gradient_descent_step
 from .io import read_json, remove_stale_temporaries, save_torch, sha256sum, write_json, write_parquet
 from .models import (ACTIVATIONS, DEFAULT_GAINS, DTYPES, INITIALISATIONS, MODEL_DEFAULTS, build_model,
                      resolve_model_config)
+from .rundir import RunPaths
+from .settings import ConfigError, config_from_dict, option
 
 log = logging.getLogger(__name__)
 
@@ -88,38 +90,8 @@ def resolve_eig_method(name: str, device: torch.device) -> str:
     return "krylov" if device.type == "cuda" else "lanczos"
 
 
-class ConfigError(ValueError):
-    """A training configuration value has the wrong type or range."""
-
-
 #: Statuses of a run that has ended normally (its snapshots and log are complete).
 FINISHED_STATUSES = ("converged", "max_iterations")
-
-
-def config_from_dict(cls, values: dict[str, Any], what: str):
-    """Build the config dataclass ``cls`` from ``values``, rejecting unknown keys, and validate it."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"unknown {what} config keys {sorted(unknown)}; expected a subset of {sorted(names)}")
-    config = cls(**values)
-    config.validate()
-    return config
-
-
-def option(default, help: str, *, choices: tuple | None = None, default_text: str | None = None):
-    """A config dataclass field carrying its own documentation, the one source of the ``eoslab``
-    command's help and of the workflow schema's defaults and allowed values (tests/test_cli.py
-    checks the schema against these fields).
-
-    ``default_text`` says what a default of ``None`` means (e.g. "by criterion: ...");
-    ``dataclasses.MISSING`` as the default makes the field required."""
-    metadata = {"help": help}
-    if choices is not None:
-        metadata["choices"] = tuple(choices)
-    if default_text is not None:
-        metadata["default_text"] = default_text
-    return field(default=default, metadata=metadata)
 
 
 def _gain_text(gain: float) -> str:
@@ -252,27 +224,6 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
-class RunPaths:
-    root: Path
-    run: Path = field(init=False)
-    log: Path = field(init=False)
-    status: Path = field(init=False)
-    checkpoint: Path = field(init=False)
-    snapshots: Path = field(init=False)
-
-    def __post_init__(self):
-        self.root = Path(self.root)
-        self.run = self.root / "run.json"
-        self.log = self.root / "log.parquet"
-        self.status = self.root / "status.json"
-        self.checkpoint = self.root / "checkpoint.pt"
-        self.snapshots = self.root / "snapshots"
-
-    def snapshot(self, iteration: int) -> Path:
-        return self.snapshots / f"{iteration:07d}.pt"
-
-
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -281,21 +232,27 @@ class _Preempted(Exception):
     pass
 
 
-def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume, or recognise as finished) one training run; return its final status dict.
+@dataclass
+class _Setup:
+    """What one run is: its settings resolved against its data (``run.json``) and where it runs."""
 
-    Raises :class:`TrainingDiverged` after recording a diverged run in ``status.json``.
-    """
-    config.validate()
-    paths = RunPaths(out_dir)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    # A SIGKILL during an atomic write leaves its temporary file; the run directory is this job's alone.
-    for stale in remove_stale_temporaries(paths.root):
-        log.info("%s: removed %s, left by an interrupted write", paths.root, stale.name)
+    config: TrainConfig
+    paths: RunPaths
+    data: ArrayData
+    device: torch.device
+    model_config: dict[str, Any]
+    criterion: Any
+    threshold: float
+    k: int
+    eig_method: str
+    resolved: dict[str, Any]
+    runtime: dict[str, Any]
+
+
+def _resolve(config: TrainConfig, paths: RunPaths) -> _Setup:
     data = load_arrays(config.data)
     device = resolve_device(config.device)
     model_config = config.model_config(data.input_dim, data.num_classes)
-    criterion = get_criterion(config.criterion)
     threshold = PAPER_LOSS_THRESHOLDS[config.criterion] if config.loss_threshold is None else config.loss_threshold
     k = config.num_eigenpairs or data.num_classes
     resolved = {
@@ -315,170 +272,264 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     eig_method = resolve_eig_method(config.eig_method, device)
     runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device),
                "eig_method_resolved": eig_method}
+    return _Setup(config, paths, data, device, model_config, get_criterion(config.criterion), threshold, k,
+                  eig_method, resolved, runtime)
 
-    if paths.run.exists():
-        previous = read_json(paths.run)
-        if previous.get("config_digest") != resolved["config_digest"]:
-            raise ConfigError(f"{paths.run} describes a different run (config or data changed); "
-                             f"remove {paths.root} or choose another output directory")
-        if paths.status.exists():
-            status = read_json(paths.status)
-            if status.get("status") in FINISHED_STATUSES:
-                log.info("run in %s already finished (%s); nothing to do", paths.root, status["status"])
-                return status
-    write_json(paths.run, {**resolved, **runtime})
 
+def _finished_status(setup: _Setup) -> dict[str, Any] | None:
+    """The status of an earlier run in this directory if it finished; ConfigError if it was another run."""
+    paths = setup.paths
+    if not paths.run.exists():
+        return None
+    previous = read_json(paths.run)
+    if previous.get("config_digest") != setup.resolved["config_digest"]:
+        raise ConfigError(f"{paths.run} describes a different run (config or data changed); "
+                          f"remove {paths.root} or choose another output directory")
+    if paths.status.exists():
+        status = read_json(paths.status)
+        if status.get("status") in FINISHED_STATUSES:
+            return status
+    return None
+
+
+@dataclass
+class _State:
+    """The trajectory so far: what a checkpoint holds (weights, iteration, t, the eigensolvers' warm
+    starts, the log rows) and the objects that compute on it."""
+
+    model: torch.nn.Module
+    hessian: HessianOperator
+    theta: torch.Tensor
+    generator: torch.Generator
+    iteration: int = 0
+    t: float = 0.0
+    block: torch.Tensor | None = None
+    min_block: torch.Tensor | None = None
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def _start_or_resume(setup: _Setup) -> _State:
+    """A new trajectory at the seeded initial weights (snapshot 0), or the checkpointed one."""
+    config, paths = setup.config, setup.paths
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
-    X = torch.as_tensor(data.X, dtype=dtype, device=device)
-    y = torch.as_tensor(data.y, device=device)
-    model = build_model(model_config, device=device)
-    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size, reuse_graph=config.reuse_graph)
-    space = hessian.space
-    generator = torch.Generator().manual_seed(config.eig_seed)
-
-    iteration, t, block, min_block, rows = 0, 0.0, None, None, []
+    X = torch.as_tensor(setup.data.X, dtype=dtype, device=setup.device)
+    y = torch.as_tensor(setup.data.y, device=setup.device)
+    model = build_model(setup.model_config, device=setup.device)
+    hessian = HessianOperator(model, setup.criterion, X, y, chunk_size=config.chunk_size,
+                              reuse_graph=config.reuse_graph)
+    state = _State(model, hessian, theta=None, generator=torch.Generator().manual_seed(config.eig_seed))
     if paths.checkpoint.exists():
-        state = torch.load(paths.checkpoint, map_location=device, weights_only=True)
-        if state.get("config_digest") != resolved["config_digest"]:
+        saved = torch.load(paths.checkpoint, map_location=setup.device, weights_only=True)
+        if saved.get("config_digest") != setup.resolved["config_digest"]:
             raise ConfigError(f"{paths.checkpoint} belongs to a different run; remove {paths.root} to start over")
-        model.load_state_dict(state["state_dict"])
-        iteration, t, block = int(state["iteration"]), float(state["t"]), state["block"]
-        min_block = state.get("min_block")
+        model.load_state_dict(saved["state_dict"])
+        state.iteration, state.t, state.block = int(saved["iteration"]), float(saved["t"]), saved["block"]
+        state.min_block = saved.get("min_block")
         if paths.log.exists():
             logged = pd.read_parquet(paths.log)
-            rows = logged[logged["iteration"] < iteration].to_dict("records")
-        if len(rows) != iteration:
-            raise RuntimeError(f"{paths.log} holds {len(rows)} rows before iteration {iteration} "
-                               f"but the checkpoint expects {iteration}; remove {paths.root} to start over")
-        log.info("resuming %s from iteration %d (t = %.6g)", paths.root, iteration, t)
+            state.rows = logged[logged["iteration"] < state.iteration].to_dict("records")
+        if len(state.rows) != state.iteration:
+            raise RuntimeError(f"{paths.log} holds {len(state.rows)} rows before iteration {state.iteration} "
+                               f"but the checkpoint expects {state.iteration}; remove {paths.root} to start over")
+        log.info("resuming %s from iteration %d (t = %.6g)", paths.root, state.iteration, state.t)
     else:
-        rows = []
-        _save_snapshot(paths, model, model_config, iteration, t)
+        _save_snapshot(paths, model, setup.model_config, 0, 0.0)
     hessian.refresh()
+    space = hessian.space
+    state.theta = space.flatten(space.values(model))
+    return state
 
-    def write_log() -> None:
-        write_parquet(paths.log, pd.DataFrame(rows, columns=_log_columns(k)))
 
-    def save_checkpoint() -> None:
-        write_log()
-        save_torch(paths.checkpoint, {"state_dict": model.state_dict(), "iteration": iteration, "t": t,
-                                      "block": block, "min_block": min_block,
-                                      "config_digest": resolved["config_digest"]})
+class _Recorder:
+    """Writes what a run leaves on disk: the log, the checkpoint, snapshots and ``status.json``."""
 
-    def write_status(status: str, message: str, row: dict | None) -> dict[str, Any]:
-        result = {"status": status, "message": message, "iteration": iteration, "t": t,
-                  "loss": None if row is None else row["loss"], "wall_seconds": time.time() - started}
-        write_json(paths.status, result)
+    def __init__(self, setup: _Setup, state: _State):
+        self.setup, self.state = setup, state
+        self.started = time.time()
+
+    def write_log(self) -> None:
+        write_parquet(self.setup.paths.log, pd.DataFrame(self.state.rows, columns=_log_columns(self.setup.k)))
+
+    def save_checkpoint(self) -> None:
+        state = self.state
+        self.write_log()
+        save_torch(self.setup.paths.checkpoint, {
+            "state_dict": state.model.state_dict(), "iteration": state.iteration, "t": state.t,
+            "block": state.block, "min_block": state.min_block,
+            "config_digest": self.setup.resolved["config_digest"]})
+
+    def save_snapshot(self) -> None:
+        _save_snapshot(self.setup.paths, self.state.model, self.setup.model_config, self.state.iteration,
+                       self.state.t)
+
+    def write_status(self, status: str, message: str, row: dict | None = None) -> dict[str, Any]:
+        result = {"status": status, "message": message, "iteration": self.state.iteration, "t": self.state.t,
+                  "loss": None if row is None else row["loss"], "wall_seconds": time.time() - self.started}
+        write_json(self.setup.paths.status, result)
         return result
 
-    started = time.time()
-    write_status("running", "training", None)
-    preempted = {"flag": False}
-    previous_handler = signal.getsignal(signal.SIGTERM)
+
+@contextlib.contextmanager
+def _sigterm_flag() -> Iterator[dict[str, bool]]:
+    """While inside, SIGTERM (preemption) only sets ``flag["set"]``; the loop checkpoints and exits
+    143 after the iteration it is in.  Outside the main thread no handler can be installed."""
+    flag = {"set": False}
 
     def on_sigterm(signum, frame):
-        preempted["flag"] = True
+        flag["set"] = True
 
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
-        handler_installed = True
+        installed = True
     except ValueError:  # signal handlers can only be installed from the main thread
-        handler_installed = False
-    bar = tqdm(total=config.max_iterations, initial=iteration, disable=not progress, desc=paths.root.name,
-               mininterval=1.0, dynamic_ncols=True)
-    theta = space.flatten(space.values(model))
+        installed = False
     try:
-        while True:
-            need_eigen = config.integrator == "exponential_euler" or (
-                config.eig_every > 0 and iteration % config.eig_every == 0)
-            # One forward/backward pass serves the gradient and this iteration's products (if any).
-            hessian.reuse_graph = config.reuse_graph and need_eigen
-            result = hessian.loss_and_gradient()
-            grad_norm = float(result.gradient.norm())
-            row = {"iteration": iteration, "t": t, "dt": math.nan, "loss": result.loss,
-                   "accuracy": result.accuracy, "grad_norm": grad_norm}
-            row.update({f"lambda_{j + 1}": math.nan for j in range(k + 1)})
-            row.update({"eig_iterations": 0, "eig_matvecs": 0, "eig_max_residual": math.nan, "eig_converged": True,
-                        "lambda_min": math.nan, "lambda_min_residual": math.nan, "lambda_min_matvecs": 0,
-                        "lambda_min_converged": True})
-            if not (math.isfinite(result.loss) and math.isfinite(grad_norm)):
-                rows.append(row)
-                message = (f"training loss became {result.loss} (gradient norm {grad_norm}) at iteration "
-                           f"{iteration}, t = {t:.6g}; the run diverged")
-                write_log()
-                _save_snapshot(paths, model, model_config, iteration, t)
-                write_status("diverged", message, row)
-                raise TrainingDiverged(message)
-            if result.loss <= threshold or iteration >= config.max_iterations:
-                rows.append(row)
-                status = "converged" if result.loss <= threshold else "max_iterations"
-                message = (f"training loss {result.loss:.6g} <= {threshold} at iteration {iteration}"
-                           if status == "converged" else
-                           f"reached max_iterations = {config.max_iterations} with loss {result.loss:.6g}")
-                _save_snapshot(paths, model, model_config, iteration, t)
-                write_log()
-                final = write_status(status, message, row)
-                # The checkpoint holds the eigensolver's warm-start block (P × (k+3) values,
-                # ~270 MB at paper size); a finished run needs only its log and snapshots.
-                paths.checkpoint.unlink(missing_ok=True)
-                log.info("%s: %s", paths.root, message)
-                return final
-
-            if need_eigen:
-                eig = top_eigenpairs(hessian, k + 1, initial=block, tol=config.eig_tol, method=eig_method,
-                                     max_iterations=config.eig_max_iterations, generator=generator,
-                                     order=config.eig_order, guard=config.eig_guard)
-                block = eig.block
-                row.update({f"lambda_{j + 1}": float(v) for j, v in enumerate(eig.eigenvalues)})
-                row.update({"eig_iterations": eig.iterations, "eig_matvecs": eig.matvecs,
-                            "eig_max_residual": float(eig.residual_norms.max()), "eig_converged": eig.converged})
-                if not eig.converged:
-                    log.warning("iteration %d: eigensolver stopped after %d iterations with max residual %.3g "
-                                "(tolerance %.3g relative to |lambda_1| = %.3g)", iteration, eig.iterations,
-                                row["eig_max_residual"], config.eig_tol, abs(row["lambda_1"]))
-                if config.lambda_min_every > 0 and iteration % config.lambda_min_every == 0:
-                    bottom = bottom_eigenpair(hessian, initial=min_block, deflate=eig.eigenvectors,
-                                              tol=config.lambda_min_tol, scale=abs(row["lambda_1"]),
-                                              max_products=config.lambda_min_max_products,
-                                              min_products=min(LAMBDA_MIN_MIN_PRODUCTS,
-                                                               config.lambda_min_max_products),
-                                              generator=generator)
-                    min_block = bottom.block
-                    row.update(_lambda_min_columns(bottom, eig))
-            if config.integrator == "exponential_euler":
-                theta, info = exponential_euler_step(theta, result.gradient, eig.eigenvalues,
-                                                     eig.eigenvectors[:, :k], config.lr, order=config.eig_order,
-                                                     cap=config.stiff_cap)
-            else:
-                theta, info = gradient_descent_step(theta, result.gradient, config.lr)
-            space.assign(model, theta)
-            hessian.refresh()
-            row["dt"] = info.dt
-            rows.append(row)
-            iteration += 1
-            t += info.dt
-            bar.update(1)
-            bar.set_postfix(loss=f"{result.loss:.4g}", lam1=f"{row['lambda_1']:.4g}", t=f"{t:.4g}", refresh=False)
-            if iteration % config.snapshot_every == 0 or iteration == config.transient_snapshot:
-                _save_snapshot(paths, model, model_config, iteration, t)
-            if iteration % config.checkpoint_every == 0:
-                save_checkpoint()
-            if preempted["flag"]:
-                raise _Preempted()
-    except TrainingDiverged:
-        raise
-    except _Preempted:
-        save_checkpoint()
-        write_status("interrupted", f"SIGTERM received; checkpoint written at iteration {iteration}", None)
-        log.warning("SIGTERM: checkpoint written at iteration %d; rerun the same command to resume", iteration)
-        raise SystemExit(143)
-    except BaseException as error:
-        write_status("failed", f"{type(error).__name__}: {error}", None)
-        raise
+        yield flag
     finally:
-        bar.close()
-        if handler_installed:
-            signal.signal(signal.SIGTERM, previous_handler)
+        if installed:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _evaluate(setup: _Setup, state: _State, need_eigen: bool):
+    """Loss, accuracy and gradient at ``θ_u`` and the iteration's log row (eigen columns unset)."""
+    # One forward/backward pass serves the gradient and this iteration's products (if any).
+    state.hessian.reuse_graph = setup.config.reuse_graph and need_eigen
+    result = state.hessian.loss_and_gradient()
+    grad_norm = float(result.gradient.norm())
+    row = {"iteration": state.iteration, "t": state.t, "dt": math.nan, "loss": result.loss,
+           "accuracy": result.accuracy, "grad_norm": grad_norm}
+    row.update({f"lambda_{j + 1}": math.nan for j in range(setup.k + 1)})
+    row.update({"eig_iterations": 0, "eig_matvecs": 0, "eig_max_residual": math.nan, "eig_converged": True,
+                "lambda_min": math.nan, "lambda_min_residual": math.nan, "lambda_min_matvecs": 0,
+                "lambda_min_converged": True})
+    return result, row
+
+
+def _top_eigenpairs(setup: _Setup, state: _State, row: dict[str, Any]):
+    """The top ``k+1`` Hessian eigenpairs at ``θ_u`` (warm-started) and, every ``lambda_min_every``-th
+    time, ``λ_min``; both recorded in ``row``."""
+    config = setup.config
+    eig = top_eigenpairs(state.hessian, setup.k + 1, initial=state.block, tol=config.eig_tol,
+                         method=setup.eig_method, max_iterations=config.eig_max_iterations,
+                         generator=state.generator, order=config.eig_order, guard=config.eig_guard)
+    state.block = eig.block
+    row.update({f"lambda_{j + 1}": float(v) for j, v in enumerate(eig.eigenvalues)})
+    row.update({"eig_iterations": eig.iterations, "eig_matvecs": eig.matvecs,
+                "eig_max_residual": float(eig.residual_norms.max()), "eig_converged": eig.converged})
+    if not eig.converged:
+        log.warning("iteration %d: eigensolver stopped after %d iterations with max residual %.3g "
+                    "(tolerance %.3g relative to |lambda_1| = %.3g)", state.iteration, eig.iterations,
+                    row["eig_max_residual"], config.eig_tol, abs(row["lambda_1"]))
+    if config.lambda_min_every > 0 and state.iteration % config.lambda_min_every == 0:
+        bottom = bottom_eigenpair(state.hessian, initial=state.min_block, deflate=eig.eigenvectors,
+                                  tol=config.lambda_min_tol, scale=abs(row["lambda_1"]),
+                                  max_products=config.lambda_min_max_products,
+                                  min_products=min(LAMBDA_MIN_MIN_PRODUCTS, config.lambda_min_max_products),
+                                  generator=state.generator)
+        state.min_block = bottom.block
+        row.update(_lambda_min_columns(bottom, eig))
+    return eig
+
+
+def _take_step(setup: _Setup, state: _State, gradient: torch.Tensor, eig, row: dict[str, Any]) -> None:
+    """``θ_{u+1}`` by exponential Euler (Supplement 7.2) or gradient descent; advance ``u`` and ``t``."""
+    config = setup.config
+    if config.integrator == "exponential_euler":
+        state.theta, info = exponential_euler_step(state.theta, gradient, eig.eigenvalues,
+                                                   eig.eigenvectors[:, :setup.k], config.lr,
+                                                   order=config.eig_order, cap=config.stiff_cap)
+    else:
+        state.theta, info = gradient_descent_step(state.theta, gradient, config.lr)
+    state.hessian.space.assign(state.model, state.theta)
+    state.hessian.refresh()
+    row["dt"] = info.dt
+    state.rows.append(row)
+    state.iteration += 1
+    state.t += info.dt
+
+
+def _step_loop(setup: _Setup, state: _State, recorder: _Recorder, preempted: dict[str, bool], bar) -> dict[str, Any]:
+    """Iterate until the run converges, reaches ``max_iterations`` (returns the final status),
+    diverges (raises :class:`TrainingDiverged`) or is preempted (raises ``_Preempted``)."""
+    config = setup.config
+    while True:
+        need_eigen = config.integrator == "exponential_euler" or (
+            config.eig_every > 0 and state.iteration % config.eig_every == 0)
+        result, row = _evaluate(setup, state, need_eigen)
+        if not (math.isfinite(result.loss) and math.isfinite(row["grad_norm"])):
+            state.rows.append(row)
+            message = (f"training loss became {result.loss} (gradient norm {row['grad_norm']}) at iteration "
+                       f"{state.iteration}, t = {state.t:.6g}; the run diverged")
+            recorder.write_log()
+            recorder.save_snapshot()
+            recorder.write_status("diverged", message, row)
+            raise TrainingDiverged(message)
+        if result.loss <= setup.threshold or state.iteration >= config.max_iterations:
+            state.rows.append(row)
+            status = "converged" if result.loss <= setup.threshold else "max_iterations"
+            message = (f"training loss {result.loss:.6g} <= {setup.threshold} at iteration {state.iteration}"
+                       if status == "converged" else
+                       f"reached max_iterations = {config.max_iterations} with loss {result.loss:.6g}")
+            recorder.save_snapshot()
+            recorder.write_log()
+            final = recorder.write_status(status, message, row)
+            # The checkpoint holds the eigensolver's warm-start block (P × (k+3) values,
+            # ~270 MB at paper size); a finished run needs only its log and snapshots.
+            setup.paths.checkpoint.unlink(missing_ok=True)
+            log.info("%s: %s", setup.paths.root, message)
+            return final
+        eig = _top_eigenpairs(setup, state, row) if need_eigen else None
+        _take_step(setup, state, result.gradient, eig, row)
+        bar.update(1)
+        bar.set_postfix(loss=f"{result.loss:.4g}", lam1=f"{row['lambda_1']:.4g}", t=f"{state.t:.4g}",
+                        refresh=False)
+        if state.iteration % config.snapshot_every == 0 or state.iteration == config.transient_snapshot:
+            recorder.save_snapshot()
+        if state.iteration % config.checkpoint_every == 0:
+            recorder.save_checkpoint()
+        if preempted["set"]:
+            raise _Preempted()
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or recognise as finished) one training run; return its final status dict.
+
+    Raises :class:`TrainingDiverged` after recording a diverged run in ``status.json``; on SIGTERM
+    writes a checkpoint, records ``interrupted`` and exits 143.
+    """
+    config.validate()
+    paths = RunPaths(out_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    # A SIGKILL during an atomic write leaves its temporary file; the run directory is this job's alone.
+    for stale in remove_stale_temporaries(paths.root):
+        log.info("%s: removed %s, left by an interrupted write", paths.root, stale.name)
+    setup = _resolve(config, paths)
+    finished = _finished_status(setup)
+    if finished is not None:
+        log.info("run in %s already finished (%s); nothing to do", paths.root, finished["status"])
+        return finished
+    write_json(paths.run, {**setup.resolved, **setup.runtime})
+    state = _start_or_resume(setup)
+    recorder = _Recorder(setup, state)
+    recorder.write_status("running", "training")
+    with _sigterm_flag() as preempted, tqdm(total=config.max_iterations, initial=state.iteration,
+                                           disable=not progress, desc=paths.root.name, mininterval=1.0,
+                                           dynamic_ncols=True) as bar:
+        try:
+            return _step_loop(setup, state, recorder, preempted, bar)
+        except TrainingDiverged:
+            raise
+        except _Preempted:
+            recorder.save_checkpoint()
+            recorder.write_status("interrupted", f"SIGTERM received; checkpoint written at iteration "
+                                                 f"{state.iteration}")
+            log.warning("SIGTERM: checkpoint written at iteration %d; rerun the same command to resume",
+                        state.iteration)
+            raise SystemExit(143)
+        except BaseException as error:
+            recorder.write_status("failed", f"{type(error).__name__}: {error}")
+            raise
 
 
 def _log_columns(k: int) -> list[str]:

@@ -4,7 +4,7 @@
 if "jacobian_alignment" in config:
     import itertools
 
-    from eoslab.figures.catalog import FIGURES, figure_spec, figures_for, variants_for  # noqa: E402  (imports neither torch nor matplotlib)
+    from eoslab.studies.jacobian_alignment.catalog import FIGURES, figure_spec, figures_for, variants_for  # noqa: E402  (imports neither torch nor matplotlib)
 
     JA = study_config("jacobian_alignment")
     JA_ROOT = f"{RESULTS}/jacobian_alignment"

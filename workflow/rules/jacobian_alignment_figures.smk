@@ -26,7 +26,7 @@ if "jacobian_alignment" in config:
             " --out {params.out} > {log} 2>&1"
 
     # A figure's panels for a trained data set × criterion that no figure of the paper shows
-    # (eoslab.figures.catalog.variants_for), e.g. figures/fig07_dice_mse.pdf.
+    # (eoslab.studies.jacobian_alignment.catalog.variants_for), e.g. figures/fig07_dice_mse.pdf.
     rule figure_variant:
         input:
             f"{JA_ROOT}/aggregate/{{dataset}}/{{criterion}}.parquet",

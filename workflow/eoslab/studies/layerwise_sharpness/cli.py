@@ -24,7 +24,9 @@ PROG = "eoslab study layerwise_sharpness"
 
 
 def _add_settings(parser, settings_class, skip=()):
-    """One --flag per field of a settings dataclass, with its default."""
+    """One --flag per field of a settings dataclass (declared with eoslab.settings.option), with its
+    default.  Unlike eoslab.settings.add_dataclass_flags the flags carry the real defaults and booleans
+    are --x/--no-x: these commands read no --config file, so a flag never has to defer to one."""
     for field in dataclasses.fields(settings_class):
         if field.name in skip:
             continue
@@ -34,7 +36,7 @@ def _add_settings(parser, settings_class, skip=()):
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         else:
-            kind = field.metadata.get("type", type(default))  # a parser of its own, or the default's type
+            kind = field.metadata.get("parse", type(default))  # a parser of its own, or the default's type
             parser.add_argument(flag, type=kind, default=default, help=text)
 
 

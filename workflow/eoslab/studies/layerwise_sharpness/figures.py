@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ...figures.style import apply_style, save_figure  # noqa: E402
+from ...plotting import apply_style, save_figure  # noqa: E402
 from ...io import read_json  # noqa: E402
 from .catalog import ACTIVATION_NAMES, ACTIVATIONS, DATASET_NAMES, FIGURES, TrajectoryRun  # noqa: E402
 from .tables import read_points, summarise  # noqa: E402

@@ -29,26 +29,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ...settings import option
 from ...models import DTYPES
 from ...step_sizes import DivergenceTrials, horizon_iterations, maximal_step_sizes
 from .catalog import CIFAR10_INPUT, CIFAR10_OUTPUT, MaxStepPoint
 from .data import Cifar10Pool, synthetic
 
 log = logging.getLogger(__name__)
-
-
-def _setting(default, text, kind=None):
-    metadata = {"help": text}
-    if kind is not None:
-        metadata["type"] = kind
-    return field(default=default, metadata=metadata)
 
 
 def synthetic_dim(value: int | str) -> int | str:
@@ -68,21 +62,21 @@ def synthetic_dim(value: int | str) -> int | str:
 class MaxStepSettings:
     """Algorithm 2's inputs besides the point (defaults: the thesis's values, §4.2)."""
 
-    runs: int = _setting(10, "R, runs of Algorithm 2 (§4.2: 10)")
-    iterations: int = _setting(100, "T, the horizon (§4.2: 100)")
-    horizon: str = _setting("iterations", "what T counts: iterations (Algorithm 2's loop) or epochs")
-    eta0: float = _setting(0.1, "η_0, the first step size (§4.2: 0.1 full batch; 0.01 batch size 1 and CIFAR-10)")
-    beta: float = _setting(1.01, "β, the growth factor of η between trials (§4.2: 1.01)")
-    dtype: str = _setting("float32", "float32 (PyTorch's default, the thesis's) or float64: sets when the loss "
+    runs: int = option(10, "R, runs of Algorithm 2 (§4.2: 10)")
+    iterations: int = option(100, "T, the horizon (§4.2: 100)")
+    horizon: str = option("iterations", "what T counts: iterations (Algorithm 2's loop) or epochs")
+    eta0: float = option(0.1, "η_0, the first step size (§4.2: 0.1 full batch; 0.01 batch size 1 and CIFAR-10)")
+    beta: float = option(1.01, "β, the growth factor of η between trials (§4.2: 1.01)")
+    dtype: str = option("float32", "float32 (PyTorch's default, the thesis's) or float64: sets when the loss "
                                      "overflows to inf")
-    data_seed: int = _setting(0, "run r trains on the data of seed data_seed + r")
-    seed: int = _setting(0, "base seed of the trials' initialisations and shufflings")
-    block: int = _setting(64, "trials per run trained side by side (speed; results agree across block sizes "
+    data_seed: int = option(0, "run r trains on the data of seed data_seed + r")
+    seed: int = option(0, "base seed of the trials' initialisations and shufflings")
+    block: int = option(64, "trials per run trained side by side (speed; results agree across block sizes "
                                "up to rounding at the edge of overflow)")
-    max_trials: int = _setting(100_000, "give up (error) when a run has not diverged after this many trials")
-    synthetic_dim: int | str = _setting(10, "dimension d of the synthetic data: a number, or 'width' for the "
+    max_trials: int = option(100_000, "give up (error) when a run has not diverged after this many trials")
+    synthetic_dim: int | str = option(10, "dimension d of the synthetic data: a number, or 'width' for the "
                                              "network's width (default 10: Figure 4.3's reading, docs)",
-                                        kind=synthetic_dim)
+                                        parse=synthetic_dim)
 
     def __post_init__(self):
         self.synthetic_dim = synthetic_dim(self.synthetic_dim)

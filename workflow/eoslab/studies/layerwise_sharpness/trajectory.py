@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from ...criteria import RegressionMSE
 from ...layerwise import LayerwiseSharpness
+from ...settings import option
 from ...models import build_model
 from ...step_sizes import ArmijoLineSearch, ConstantStep, InverseInitialSharpness, make_scheme
 from .catalog import TrajectoryRun
@@ -46,29 +47,25 @@ from .catalog import TrajectoryRun
 log = logging.getLogger(__name__)
 
 
-def _setting(default, text):
-    return field(default=default, metadata={"help": text})
-
-
 @dataclass
 class TrajectorySettings:
     """Everything besides the run key that determines a trajectory (defaults: the thesis's)."""
 
-    samples: int = _setting(5000, "training examples (Table 3.1: 5000)")
-    iterations: int = _setting(5000, "gradient-descent iterations T (Table 3.1: 5000)")
-    data_seed: int = _setting(0, "seed of the synthetic data / of the CIFAR-10 subset")
-    init_seed: int = _setting(0, "seed of the PyTorch-default initialisation")
-    eig_tol: float = _setting(1e-3, "eigensolver residual tolerance relative to |λ| (Ritz values are then "
+    samples: int = option(5000, "training examples (Table 3.1: 5000)")
+    iterations: int = option(5000, "gradient-descent iterations T (Table 3.1: 5000)")
+    data_seed: int = option(0, "seed of the synthetic data / of the CIFAR-10 subset")
+    init_seed: int = option(0, "seed of the PyTorch-default initialisation")
+    eig_tol: float = option(1e-3, "eigensolver residual tolerance relative to |λ| (Ritz values are then "
                                     "accurate to about tol²·λ²/gap)")
-    eig_method: str = _setting("krylov", "eigensolver of eoslab.eigensolvers.top_eigenpairs: krylov, lanczos, lobpcg")
-    eig_max_iterations: int = _setting(200, "eigensolver iteration cap per block")
-    chunk_size: int = _setting(8192, "samples per chunk of the Hessian products (memory against speed)")
-    measure_all: bool = _setting(False, "measure λ_t and every λ_i,t at every iteration for every scheme (default: "
+    eig_method: str = option("krylov", "eigensolver of eoslab.eigensolvers.top_eigenpairs: krylov, lanczos, lobpcg")
+    eig_max_iterations: int = option(200, "eigensolver iteration cap per block")
+    chunk_size: int = option(8192, "samples per chunk of the Hessian products (memory against speed)")
+    measure_all: bool = option(False, "measure λ_t and every λ_i,t at every iteration for every scheme (default: "
                                         "constant steps measure all, the others what they need)")
-    armijo_c: float = _setting(0.1, "Armijo constant c (Vaswani et al. 2019)")
-    armijo_beta: float = _setting(0.9, "backtracking factor β of the line search")
-    armijo_gamma: float = _setting(2.0, "reset factor γ: each search starts at γ × the previous step")
-    armijo_initial: float = _setting(1.0, "first step of the line search")
+    armijo_c: float = option(0.1, "Armijo constant c (Vaswani et al. 2019)")
+    armijo_beta: float = option(0.9, "backtracking factor β of the line search")
+    armijo_gamma: float = option(2.0, "reset factor γ: each search starts at γ × the previous step")
+    armijo_initial: float = option(1.0, "first step of the line search")
 
     def __post_init__(self):
         for name in ("samples", "iterations", "chunk_size", "eig_max_iterations"):

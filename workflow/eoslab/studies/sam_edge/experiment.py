@@ -46,11 +46,9 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -62,6 +60,7 @@ from ...datasets import shakespeare
 from ...eigensolvers import top_eigenpairs
 from ...io import read_json, save_torch, sha256sum, write_json, write_parquet
 from ...models import ACTIVATIONS, build_model
+from ...rundir import RunPaths
 from ...optimizers import Objective, minibatch_indices, sam_step
 from ...sam import gd_edge, sam_edge
 from ...training import resolve_device
@@ -161,21 +160,6 @@ class RunSettings:
         settings = cls(**values)
         settings.validate()
         return settings
-
-
-@dataclass
-class RunPaths:
-    root: Path
-    run: Path = field(init=False)
-    log: Path = field(init=False)
-    status: Path = field(init=False)
-    checkpoint: Path = field(init=False)
-    final: Path = field(init=False)
-
-    def __post_init__(self):
-        self.root = Path(self.root)
-        self.run, self.log, self.status = self.root / "run.json", self.root / "log.parquet", self.root / "status.json"
-        self.checkpoint, self.final = self.root / "checkpoint.pt", self.root / "final.pt"
 
 
 class _Preempted(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...figures.style import apply_style, plt, save_figure, sns
+from ...plotting import apply_style, plt, save_figure, sns
 from ...sam import edge_ratio
 from .catalog import EXPERIMENT_NAMES, FIGURES, FigureSpec
 

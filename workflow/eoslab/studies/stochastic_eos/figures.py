@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ...figures.style import apply_style, save_figure  # noqa: E402
+from ...plotting import apply_style, save_figure  # noqa: E402
 from . import linear as linear_model  # noqa: E402
 from .mlp import final_rows  # noqa: E402
 from .quadratic import discrete_derivatives  # noqa: E402

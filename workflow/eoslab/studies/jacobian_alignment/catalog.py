@@ -1,7 +1,7 @@
 """Which of the paper's 42 figures shows what (kept free of torch/matplotlib imports).
 
 The Snakefile reads this catalogue to know each figure's data set, criterion
-and caption; :mod:`eoslab.figures.paper` draws them.  Kinds of figure:
+and caption; :mod:`eoslab.studies.jacobian_alignment.figures` draws them.  Kinds of figure:
 
 * ``sharpness`` — ``λ₁`` of ``𝓗_θ L̃``, ``H``, ``G`` (Figures 1, 6–9);
 * ``overlap`` — ``ρ(K)`` and ``E‖K‖²`` (Figures 2, 10–13);

@@ -3,9 +3,9 @@
 Each figure is a grid of panels (three per row); each panel draws one metric
 (optionally of one layer) with one curve per run against the integration time
 ``t``, coloured by the training-set size.  What each figure shows comes from
-:mod:`eoslab.figures.catalog`; how, from :mod:`eoslab.figures.style`.  The
+:mod:`.catalog`; the style, from :mod:`eoslab.plotting`.  The
 "change" figures (kind ``components``) divide every run's curve by its value at
-the end of the initial transient (Section 5; see :mod:`eoslab.aggregate`).
+the end of the initial transient (Section 5; see :mod:`.aggregate`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,48 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate import metric_series, network_depth, relative_to_reference
+
+from ...plotting import apply_style, finish_axes, plt, save_figure, sns
+from .aggregate import RUN_KEYS, metric_series, network_depth, relative_to_reference
 from .catalog import CRITERION_NAMES, NAMES, Figure, figure_spec
-from .style import (apply_style, finish_axes, needs_markers, plot_runs, plt, save_figure, size_colours,
-                    size_legend)
+
+def size_colours(sizes) -> dict[int, tuple]:
+    """Dataset size → colour (viridis, ordered by size)."""
+    sizes = sorted(set(int(s) for s in sizes))
+    palette = sns.color_palette("viridis", n_colors=max(len(sizes), 1))
+    return dict(zip(sizes, palette))
+
+
+#: Curves with fewer points than this are hard to see as lines: a figure holding one marks every point.
+FEW_POINTS = 4
+
+
+def needs_markers(*series: pd.DataFrame) -> bool:
+    """Whether some run of ``series`` has fewer than FEW_POINTS points (then every run gets markers,
+    so that all curves of a figure look alike)."""
+    return any(len(run) < FEW_POINTS for frame in series for _, run in frame.groupby(RUN_KEYS))
+
+
+def plot_runs(ax, series: pd.DataFrame, colours: dict[int, tuple], markers: bool | None = None) -> int:
+    """One line per run (``value`` against ``t``) coloured by its size; returns the number of lines.
+    ``markers``: mark every point of every run (default: if some run of ``series`` has few points)."""
+    if markers is None:
+        markers = needs_markers(series)
+    lines = 0
+    for key, run in series.groupby(RUN_KEYS, sort=True):
+        run = run.sort_values("t")
+        size = int(run["size"].iloc[0])
+        ax.plot(run["t"].to_numpy(), run["value"].to_numpy(), color=colours[size], lw=0.9, alpha=0.85,
+                marker="." if markers else None, ms=3)
+        lines += 1
+    return lines
+
+
+def size_legend(fig, colours: dict[int, tuple]) -> None:
+    handles = [plt.Line2D([], [], color=c, lw=2) for c in colours.values()]
+    fig.legend(handles, [f"D = {s}" for s in colours], title="training-set size", loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
+
 
 SYMBOLS = {
     "sharpness_hessian": r"$\lambda_1(\mathcal{H}_\theta\tilde{\mathcal{L}})$",
@@ -105,7 +143,7 @@ def panels(kind: str, depth: int) -> list[Panel]:
 def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10, dataset: str | None = None,
                 criterion: str | None = None):
     """Draw figure ``number`` from ``frame`` (rows of its data set × criterion, or of ``dataset`` ×
-    ``criterion`` for a variant, :mod:`eoslab.figures.catalog`); returns the matplotlib Figure."""
+    ``criterion`` for a variant, :mod:`eoslab.studies.jacobian_alignment.catalog`); returns the matplotlib Figure."""
     spec = figure_spec(number, dataset, criterion)
     rows = frame[(frame["dataset"] == spec.dataset) & (frame["criterion"] == spec.criterion)]
     if rows.empty:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import RUN_KEYS
-from .io import atomic_write
+from ...io import atomic_write
 
 #: Table 1 of the paper: (dataset, criterion) → (sizes, number of experiments).
 PAPER_TABLE1 = {
@@ -35,7 +35,7 @@ def table1(frame: pd.DataFrame) -> pd.DataFrame:
 
 def table3() -> pd.DataFrame:
     """Table 3: the dice generator's parameter ranges (from the generator itself)."""
-    from .datasets.dice import PARAMETER_RANGES
+    from ...datasets.dice import PARAMETER_RANGES
 
     return pd.DataFrame([{"class": name, "parameter": parameter, "min": low, "max": high}
                          for name, ranges in PARAMETER_RANGES.items() for parameter, (low, high) in ranges.items()])

@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from .analysis import COLUMNS, typed
-from .arrays import DataFileError
-from .io import read_json
+from ...arrays import DataFileError
+from ...io import read_json
 
 RUN_KEYS = ["dataset", "criterion", "size", "subset_seed", "init_seed"]
 

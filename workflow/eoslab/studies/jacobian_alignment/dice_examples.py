@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.pools import load_pool
-from .style import plt, save_figure
+from ...datasets.pools import load_pool
+from ...plotting import plt, save_figure
 
 
 def figure05(pool_path: str | os.PathLike, stem: str | os.PathLike, rows: int = 6) -> list[Path]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -45,70 +44,29 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__
-from .arrays import DataFileError, load_arrays
-from .criteria import get_criterion
-from .curvature import GaussNewtonOperator, HessianOperator, ResidualHessianOperator
-from .datasets.pools import card_path
-from .decomposition import layerwise_decomposition
-from .eigensolvers import top_eigenpairs
-from .io import read_json, write_json, write_parquet
-from .training import (EIG_METHODS, FINISHED_STATUSES, ConfigError, RunPaths, config_from_dict, load_snapshot,
-                       option, resolve_device, resolve_eig_method)
+from ... import __version__
+from ...arrays import DataFileError, load_arrays
+from ...criteria import get_criterion
+from ...datasets.pools import card_path
+from ...io import read_json, write_json, write_parquet
+from ...metrics import MetricSettings, analyze_snapshot
+from ...rundir import RunPaths
+from ...settings import config_from_dict, option
+from ...training import FINISHED_STATUSES, load_snapshot, resolve_device
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer", "value"]
 
-#: Metrics with a null ``layer`` / with a layer index (see the module docstring for their ranges).
-GLOBAL_METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2",
-                  "rho_K", "EDeltaL2")
-LAYER_METRICS = ("EK2_layer", "chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ")
-#: Every metric name of the table, in the order they are written.
-METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2", "rho_K",
-           "EK2_layer", "chi2", "r_chi", "EJ2", "r_DeltaJ", "Pi_chi", "P_chi", "Pi_J", "P_DeltaJ", "EDeltaL2")
-
-#: ``sharpness_*`` metric → curvature operator.
-SHARPNESS_OPERATORS = {"sharpness_hessian": HessianOperator, "sharpness_G": GaussNewtonOperator,
-                       "sharpness_H": ResidualHessianOperator}
-
-
 @dataclass
-class AnalysisConfig:
-    """Settings of the snapshot analysis (stored in the output's JSON card)."""
+class AnalysisConfig(MetricSettings):
+    """Settings of the snapshot analysis of a run (stored in the output's JSON card)."""
 
-    num_eigenvalues: int = option(1, "top eigenvalues computed per matrix (λ₁ is reported)")
-    eig_tol: float = option(1e-8, "eigensolver residual tolerance, relative to |λ₁| (Hessian, G, H)")
-    eig_method: str = option("auto", "eigensolver; auto: lanczos on a CPU, krylov on a GPU", choices=EIG_METHODS)
-    eig_max_iterations: int = option(300, "eigensolver iteration limit per matrix")
-    eig_seed: int = option(0, "seed of the eigensolver's start block")
-    jacobian_tol: float = option(1e-10, "batched Lanczos tolerance for ‖∂x̂ⁱ⁺¹/∂x̂ⁱ‖² (relative residual)")
-    jacobian_steps: int = option(24, "Krylov basis size per Lanczos cycle of the Jacobian norms")
-    jacobian_max_restarts: int = option(100, "Lanczos restarts allowed per Jacobian norm")
-    chunk_size: int = option(512, "samples per chunk of the curvature products (memory against speed)")
-    device: str = option("auto", "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N")
     allow_unfinished: bool = option(False, "also analyse runs whose status is not converged / max_iterations")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "AnalysisConfig":
         return config_from_dict(cls, values, "analysis")
-
-    def validate(self) -> None:
-        for name in ("num_eigenvalues", "eig_max_iterations", "jacobian_steps", "chunk_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"analysis config '{name}' must be a positive integer, got {value!r}")
-        for name in ("eig_seed", "jacobian_max_restarts"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"analysis config '{name}' must be a non-negative integer, got {value!r}")
-        for name in ("eig_tol", "jacobian_tol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"analysis config '{name}' must be a positive number, got {value!r}")
-        if self.eig_method not in ("auto", "krylov", "lanczos", "lobpcg"):
-            raise ConfigError(f"analysis config 'eig_method' must be auto, krylov, lanczos or lobpcg, "
-                              f"got {self.eig_method!r}")
 
 
 def run_metadata(run_dir: str | os.PathLike, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -169,53 +127,6 @@ def prune_snapshots(run_dir: str | os.PathLike, analysis: str | os.PathLike) -> 
     for path in doomed:
         path.unlink()
     return len(doomed)
-
-
-def analyze_snapshot(model, criterion, X: torch.Tensor, y: torch.Tensor, config: AnalysisConfig,
-                     warm: dict[str, torch.Tensor] | None = None, generator: torch.Generator | None = None
-                     ) -> tuple[list[tuple[str, int | None, float]], dict[str, torch.Tensor], dict[str, Any]]:
-    """All metrics of one set of weights: ``(rows of (metric, layer, value), warm starts, diagnostics)``."""
-    warm = dict(warm or {})
-    diagnostics: dict[str, Any] = {}
-    rows: list[tuple[str, int | None, float]] = []
-    method = resolve_eig_method(config.eig_method, X.device)
-
-    hessian = HessianOperator(model, criterion, X, y, chunk_size=config.chunk_size)
-    result = hessian.loss_and_gradient()
-    rows += [("loss", None, result.loss), ("accuracy", None, result.accuracy),
-             ("grad_norm", None, float(result.gradient.norm()))]
-
-    sharpness = {}
-    for metric, operator_class in SHARPNESS_OPERATORS.items():
-        operator = hessian if operator_class is HessianOperator else operator_class(
-            model, criterion, X, y, chunk_size=config.chunk_size)
-        eig = top_eigenpairs(operator, config.num_eigenvalues, initial=warm.get(metric), tol=config.eig_tol,
-                             method=method, max_iterations=config.eig_max_iterations, generator=generator)
-        warm[metric] = eig.block
-        sharpness[metric] = float(eig.eigenvalues[0])
-        diagnostics[metric] = {"eigenvalues": eig.eigenvalues.tolist(), "residuals": eig.residual_norms.tolist(),
-                               "products": eig.matvecs, "converged": bool(eig.converged)}
-        if not eig.converged:
-            log.warning("%s: eigensolver did not converge (max residual %.3g, tolerance %.3g relative to "
-                        "|lambda_1| = %.3g)", metric, float(eig.residual_norms.max()), config.eig_tol,
-                        abs(sharpness[metric]))
-        rows.append((metric, None, sharpness[metric]))
-
-    decomposition = layerwise_decomposition(model, criterion, X, y, chunk_size=config.chunk_size,
-                                            tol=config.jacobian_tol, steps=config.jacobian_steps,
-                                            max_restarts=config.jacobian_max_restarts, seed=config.eig_seed)
-    diagnostics["layerwise_jacobians"] = decomposition.solver
-    if decomposition.solver["unconverged"]:
-        log.warning("%d per-sample layerwise Jacobian norms did not reach the tolerance %.1e (max relative "
-                    "residual %.3g)", decomposition.solver["unconverged"], config.jacobian_tol,
-                    decomposition.solver["max_relative_residual"])
-    rows.append(("EK2", None, decomposition.EK2))
-    rows.append(("rho_K", None, sharpness["sharpness_G"] / decomposition.EK2 if decomposition.EK2 else math.nan))
-    for name in LAYER_METRICS:  # each is a Decomposition attribute indexed by layer − 1
-        for i, value in enumerate(getattr(decomposition, name), start=1):
-            rows.append((name, i, value))
-    rows.append(("EDeltaL2", None, decomposition.EDeltaL2))
-    return rows, warm, diagnostics
 
 
 def frame_from_rows(meta: dict[str, Any], iteration: int, t: float,

@@ -1,1 +1,0 @@
-"""Figures of the paper, each a function that writes ``.pdf`` and ``.png`` atomically."""
