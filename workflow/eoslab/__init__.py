@@ -1,14 +1,18 @@
 """eoslab: reproduce Lowell & Kastner (2024) and companion edge-of-stability studies.
 
-The numerical core is plain PyTorch with no Snakemake inside:
+A map of the package (docs/architecture.md has the whole picture):
 
-* :mod:`eoslab.models` — the paper's MLP and ``build_model``;
-* :mod:`eoslab.criteria` — cross-entropy and MSE with ``H_z l`` and its root ``R``;
-* :mod:`eoslab.curvature` — matrix-free Hessian, ``G`` and ``H`` block products over a data set;
-* :mod:`eoslab.eigensolvers` — top eigenpairs (LOBPCG) and the paper's power iteration;
-* :mod:`eoslab.integrators` — exponential Euler (Supplement 7.2) and gradient descent steps;
-* :mod:`eoslab.training` — the full-batch training loop with snapshots and resume;
-* :mod:`eoslab.cli` — the ``eoslab`` command the workflow rules call.
+* the **engine**, plain PyTorch with no Snakemake inside and no study imported — models
+  (``models``, ``convnet``, ``transformer``), losses (``criteria``), matrix-free curvature
+  (``curvature``, ``layerwise``), eigensolvers (``eigensolvers``), steps (``integrators``,
+  ``optimizers``, ``sam``, ``step_sizes``), the flow trainer (``training``, ``rundir``,
+  ``settings``), the paper's metrics of one set of weights (``metrics``, ``decomposition``), the
+  noise kernel (``noise_kernel``), data sets (``datasets``), claims verdicts (``verdicts``),
+  figure style (``plotting``) and files (``arrays``, ``io``);
+* the **studies**, one package each under :mod:`eoslab.studies`: ``jacobian_alignment`` (the
+  paper), ``sam_edge``, ``stochastic_eos``, ``layerwise_sharpness``;
+* the **command line**, :mod:`eoslab.cli` (``eoslab train | data | analyze | … | study NAME …``),
+  which the workflow's rules call.
 """
 
 __version__ = "0.1.0"

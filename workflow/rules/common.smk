@@ -1,4 +1,4 @@
-# What every study's rules file gets (the multi-study contract, LAYOUT.md):
+# What every study's rules file gets (the multi-study contract, docs/architecture.md "Adding a study"):
 #
 #   RESULTS              the output root of this config, e.g. "results/tiny" (no trailing slash);
 #   study_config(name)   the validated section of one study, its schema's defaults filled in;
