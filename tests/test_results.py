@@ -368,3 +368,52 @@ def test_variant_figures_for_pairs_the_paper_does_not_show():
     plt.close(fig)
     with pytest.raises(ValueError, match="needs runs of cifar10 with mse"):
         draw_figure("07", frame, transient_iterations=10)
+
+
+def test_claims_table_in_the_shared_format_agrees_with_the_readings_and_judges_by_the_rule():
+    from eoslab.studies.jacobian_alignment.claims import CLAIMS, claims_table
+    from eoslab.verdicts import CLAIM_COLUMNS, judge
+
+    frame = hand_made_table()
+    training = pd.DataFrame({"dataset": "dice", "criterion": "cross_entropy", "size": 10, "subset_seed": 0,
+                             "init_seed": 0, "iteration": range(20), "lambda_1": [2.0] * 20, "lambda_2": [1.0] * 20,
+                             "lambda_min": [-0.5] * 20})
+    flat = claims_table(frame, training, transient=10, config="hand-made")
+    assert list(flat.columns) == CLAIM_COLUMNS
+    table = flat.set_index("claim")
+    readings = compute_claims(frame, training, transient=10).set_index("key")
+    # The largest per-run value is the readings table's value (which names the attaining run).
+    for key in ("max_increase_sharpness_hessian", "max_sharpness_H", "max_share_H", "max_increase_Pi_chi",
+                "max_increase_P_DeltaJ"):
+        assert table.loc[key, "max"] == pytest.approx(readings.loc[key, "reproduced"])
+    assert table.loc["max_increase_Pi_chi", "n"] == 2
+    assert table.loc["max_increase_Pi_chi", "min"] == pytest.approx(5 / 3)   # run a: (1+4)/(1+2)
+    # ×2 against "as much as ×5.45": same direction, short of 0.8 × 5.45 → partial.
+    assert table.loc["max_increase_sharpness_hessian", "verdict"] == "partial"
+    # λ₁(H)/λ₁(𝓗) = 0.1 in every run against "never above 9.9%": not every run, and not the median → not reproduced.
+    assert table.loc["max_share_H", "verdict"] == "not reproduced"
+    # E‖Δᴸ‖² ×2 in both runs against "at most ×2.12": reproduced.
+    assert table.loc["max_increase_EDeltaL2", "verdict"] == "reproduced"
+    # One cross-entropy run: η = 2/80 = 0.025, more than ×10 the paper's 0.0006 → not reproduced.
+    assert table.loc["stable_lr_cross_entropy", "measured"] == pytest.approx(2 / 80)
+    assert table.loc["stable_lr_cross_entropy", "verdict"] == "not reproduced"
+    assert table.loc["max_share_negative_top_eigenvalue", "verdict"] == "reproduced"   # never happens: share 0
+    # Two sizes cannot give a power law; data sets the config lacks are "not run".
+    assert table.loc["power_law_c2_dice_cross_entropy", "verdict"] == "not run"
+    assert "needs at least three" in table.loc["power_law_c2_dice_cross_entropy", "note"]
+    assert table.loc["power_law_c2_sst_cross_entropy", "verdict"] == "not run"
+    claims = {claim.claim: claim for claim in CLAIMS}
+    for claim, row in table.iterrows():
+        assert row["verdict"] == judge(claims[claim], row["measured"], row["min"], row["max"], row["n"])
+
+
+def test_claims_notes_say_when_runs_did_not_converge():
+    from eoslab.studies.jacobian_alignment.claims import claims_table
+
+    frame = hand_made_table()
+    status = {("dice", "cross_entropy"): "converged", ("cifar10", "mse"): "max_iterations"}
+    frame["status"] = [status[(d, c)] for d, c in zip(frame["dataset"], frame["criterion"])]
+    table = claims_table(frame, None, transient=10).set_index("claim")
+    assert "1 of 2 runs did not converge (1 max_iterations)" in table.loc["max_share_H", "note"]
+    assert "computed only from runs that did not converge" in table.loc["stable_lr_mse", "note"]
+    assert "did not converge" not in table.loc["stable_lr_cross_entropy", "note"]

@@ -87,9 +87,12 @@ if "jacobian_alignment" in config:
             csv=report(f"{JA_ROOT}/tables/claims.csv", caption="../report/claims.rst",
                        category="jacobian_alignment", subcategory="Tables"),
             md=f"{JA_ROOT}/tables/claims.md",
+            readings_csv=f"{JA_ROOT}/tables/claims_readings.csv",
+            readings_md=f"{JA_ROOT}/tables/claims_readings.md",
         params:
             transient=JA["transient_iterations"],
             snapshot_every=JA["training"]["snapshot_every"],
+            config_name=config_source().replace("'", ""),
             out=lambda w, output: output.csv.removesuffix(".csv"),
         log:
             f"{JA_ROOT}/logs/tables/claims.log",
@@ -98,4 +101,4 @@ if "jacobian_alignment" in config:
         shell:
             "eoslab table claims --analysis {input.analysis} --training {input.training}"
             " --transient-iterations {params.transient} --snapshot-every {params.snapshot_every}"
-            " --out {params.out} > {log} 2>&1"
+            " --config-name '{params.config_name}' --out {params.out} > {log} 2>&1"

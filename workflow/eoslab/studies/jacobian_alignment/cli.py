@@ -75,7 +75,9 @@ def _add_results_parsers(subparsers) -> None:
     table.add_argument("--snapshot-every", type=int, default=None,
                        help="claims: the runs' regular snapshot interval, for the paper-grid reading (the paper's "
                             "100); without it that reading repeats the first")
-    table.add_argument("--out", required=True, help="path without extension (.csv, .md, .tex are written)")
+    table.add_argument("--config-name", help="claims: the configuration file named in the table's config column")
+    table.add_argument("--out", required=True, help="path without extension (.csv, .md, .tex are written; claims "
+                                                    "also writes OUT_readings.csv/.md)")
     figure = subparsers.add_parser("figure", help="draw one of Figures 1–4, 6–42")
     figure.add_argument("number", help="01 … 42 (not 05: see 'eoslab data figure5')")
     figure.add_argument("--analysis", required=True, help="aggregated analysis table")
@@ -124,11 +126,20 @@ def _table(args: argparse.Namespace) -> int:
         else:
             import pandas as pd
 
-            from .claims import compute_claims
+            from ...verdicts import write_claims
+            from .claims import claims_table, compute_claims
 
             training = pd.read_parquet(args.training) if args.training else None
-            frame = compute_claims(analysis, training, args.transient_iterations, args.snapshot_every)
-            title = "Claims of Sections 4-5: paper vs reproduced"
+            readings = compute_claims(analysis, training, args.transient_iterations, args.snapshot_every)
+            paths = tables.write_table(readings, f"{args.out}_readings",
+                                       title="Claims of Sections 4-5: the largest value under both readings of t0")
+            frame = claims_table(analysis, training, args.transient_iterations, args.snapshot_every,
+                                 config=args.config_name or "")
+            write_claims(frame, f"{args.out}.csv", f"{args.out}.md",
+                         title="jacobian_alignment: claims of Sections 4-5, verdicts by the rule of eoslab.verdicts")
+            counts = frame["verdict"].value_counts().to_dict()
+            print(f"wrote {args.out}.csv, {args.out}.md ({counts}), " + ", ".join(map(str, paths)))
+            return 0
     paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title, latex_title=latex_title)
     print("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -1,0 +1,56 @@
+"""Each study's docs page states only the verdicts its claims table computes (issue 22).
+
+The page carries the CPU-config claims table between ``<!-- claims: config/cpu/<study>.yaml -->`` and
+``<!-- /claims -->`` exactly as :func:`eoslab.verdicts.claims_markdown` renders the committed CSV
+``docs/claims/<study>-cpu.csv``; every row of that CSV is re-judged from its numbers by the rule of the
+study's ``claims.CLAIMS``; and outside the block the page states no verdict in bold.
+"""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from eoslab.verdicts import VERDICTS, claims_markdown, judge, read_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {"jacobian_alignment": "reproduction.md", "sam_edge": "sam_edge.md", "stochastic_eos": "stochastic_eos.md",
+         "layerwise_sharpness": "layerwise_sharpness.md"}
+BOLD_VERDICT = re.compile(r"\*\*(" + "|".join(VERDICTS) + r")\*\*", re.IGNORECASE)
+
+
+def claims_block(page: str, study: str) -> tuple[str, str]:
+    """(the block's text, the page without it)."""
+    begin = f"<!-- claims: config/cpu/{study}.yaml -->"
+    if begin not in page or "<!-- /claims -->" not in page:
+        raise AssertionError(f"the page of {study} has no claims block ({begin} … <!-- /claims -->)")
+    head, rest = page.split(begin, 1)
+    block, tail = rest.split("<!-- /claims -->", 1)
+    return block.strip(), head + tail
+
+
+@pytest.mark.parametrize("study", sorted(PAGES))
+def test_page_verdicts_are_the_tables(study):
+    csv = ROOT / "docs" / "claims" / f"{study}-cpu.csv"
+    assert csv.exists(), f"{csv} (the CPU config's tables/claims.csv) is not committed"
+    table = read_claims(csv)
+    claims = {claim.claim: claim for claim in importlib.import_module(f"eoslab.studies.{study}.claims").CLAIMS}
+    for row in table.to_dict("records"):
+        assert row["claim"] in claims, f"{csv.name}: claim {row['claim']!r} is not in {study}.claims.CLAIMS"
+        expected = judge(claims[row["claim"]], row["measured"], row["min"], row["max"], int(row["n"]))
+        assert row["verdict"] == expected, f"{csv.name}: {row['claim']} says {row['verdict']!r}, the rule {expected!r}"
+    page = (ROOT / "docs" / PAGES[study]).read_text()
+    block, outside = claims_block(page, study)
+    assert block == claims_markdown(table).strip(), \
+        f"docs/{PAGES[study]}: the claims block differs from {csv.name} rendered by claims_markdown"
+    stated = BOLD_VERDICT.findall(outside)
+    assert not stated, f"docs/{PAGES[study]} states verdicts {stated} outside its claims block"
+
+
+def test_the_block_check_catches_an_edited_verdict():
+    table_md = "| a |\n|---|\n| **reproduced** |\n"
+    page = f"intro **partial** here\n<!-- claims: config/cpu/x.yaml -->\n{table_md}<!-- /claims -->\n"
+    block, outside = claims_block(page, "x")
+    assert block == table_md.strip()
+    assert BOLD_VERDICT.findall(outside) == ["partial"]
