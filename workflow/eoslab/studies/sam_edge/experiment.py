@@ -61,6 +61,7 @@ from ...eigensolvers import top_eigenpairs
 from ...io import read_json, save_torch, sha256sum, write_json, write_parquet
 from ...models import ACTIVATIONS, build_model
 from ...rundir import RunPaths
+from ...settings import option
 from ...optimizers import Objective, minibatch_indices, sam_step
 from ...sam import gd_edge, sam_edge
 from ...training import resolve_device
@@ -91,23 +92,23 @@ class SettingsError(ValueError):
 class RunSettings:
     """Everything that determines one run (the rules pass the config's values; stored in run.json)."""
 
-    experiment: str
-    lr: float
-    rho: float
-    steps: int
-    eig_every: int
-    model: dict[str, Any]
-    batch_size: int | None = None        # None: full batch (GD / SAM); else SGD / minibatch SAM
-    num_eigenvalues: int = 3
-    eig_tol: float = 1e-3
-    eig_method: str = "auto"
-    eig_max_iterations: int = 100
-    chunk_size: int | None = None
-    seed: int = 0                        # the minibatch sampler and the eigensolver's first start
-    checkpoint_every: int = 500
-    divergence_factor: float = 1000.0
-    dtype: str = "float64"
-    device: str = "auto"
+    experiment: str = option(dataclasses.MISSING, "the setting: mlp, cnn or transformer", choices=EXPERIMENTS)
+    lr: float = option(dataclasses.MISSING, "η, the step size")
+    rho: float = option(dataclasses.MISSING, "ρ, the SAM radius (0: GD / SGD)")
+    steps: int = option(dataclasses.MISSING, "training steps")
+    eig_every: int = option(dataclasses.MISSING, "compute the top Hessian eigenvalues every n steps")
+    model: dict[str, Any] = option(dataclasses.MISSING, "model settings of the experiment (MODEL_KEYS)")
+    batch_size: int | None = option(None, "minibatch size (SGD / minibatch SAM)", default_text="full batch (GD / SAM)")
+    num_eigenvalues: int = option(3, "top eigenvalues by magnitude logged")
+    eig_tol: float = option(1e-3, "eigensolver residual tolerance, relative to |λ₁|")
+    eig_method: str = option("auto", "eigensolver; auto: lanczos on a CPU, krylov on a GPU", choices=EIG_METHODS)
+    eig_max_iterations: int = option(100, "eigensolver iteration limit per solve")
+    chunk_size: int | None = option(None, "samples per chunk of the Hessian products", default_text="all at once")
+    seed: int = option(0, "seed of the minibatch sampler and of the eigensolver's first start")
+    checkpoint_every: int = option(500, "write checkpoint.pt every n steps (and on SIGTERM)")
+    divergence_factor: float = option(1000.0, "diverged when the loss exceeds this times its initial value")
+    dtype: str = option("float64", "floating-point type of weights and data", choices=("float64", "float32"))
+    device: str = option("auto", "torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N")
 
     def validate(self) -> None:
         def positive_int(name, value, allow_none=False):
