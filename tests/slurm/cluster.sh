@@ -87,7 +87,8 @@ stop_all() {
         if [ -n "$(squeue -h -o %i 2>/dev/null)" ]; then
             say "cancelling the jobs still in the queue"
             scancel --full --signal=KILL $(squeue -h -o %i) 2>/dev/null || scancel $(squeue -h -o %i) 2>/dev/null || true
-            wait_for 30 "empty queue" test -z "$(squeue -h -o %i 2>/dev/null)" \
+            queue_empty() { [ -z "$(squeue -h -o %i 2>/dev/null)" ]; }
+            wait_for 30 "empty queue" queue_empty \
                 || say "WARNING: jobs still in the queue after 30 s: $(squeue -h -o '%i %T' | tr '\n' ' ')"
         fi
     fi
@@ -108,6 +109,10 @@ stop_all() {
         fi
         rm -f "$D/pids/$name.pid"
     done
+    if [ -s "$D/pids/default-conf.link" ] && [ "$(readlink "$DEFAULT_CONF" || true)" = "$D/etc/slurm.conf" ]; then
+        rm -f "$DEFAULT_CONF"
+        rm -f "$D/pids/default-conf.link"
+    fi
     if [ "${EOSLAB_SLURM_KEEP:-0}" = 1 ]; then
         say "kept $D (EOSLAB_SLURM_KEEP=1)"
     else
@@ -189,6 +194,21 @@ EOF
     say "slurm.conf: node $HOST, CPUs=$cpus, RealMemory=$mem_mb MB, partitions cpu (default) and gpu"
 }
 
+# Inside a job, snakemake-executor-plugin-slurm-jobstep (0.6.1) runs the rule by `srun` with every
+# SLURM_* variable but the job's identity removed from the environment, SLURM_CONF included, so
+# that srun reads the default /etc/slurm/slurm.conf.  While the cluster runs, that path is a
+# symbolic link to our slurm.conf; it must not exist beforehand (a real SLURM host: not ours to
+# touch), and stop_all removes the link (only if it still points here).
+DEFAULT_CONF=/etc/slurm/slurm.conf
+link_default_conf() {
+    if [ -e "$DEFAULT_CONF" ] || [ -L "$DEFAULT_CONF" ]; then
+        die "$DEFAULT_CONF exists (a SLURM installation or another test cluster on this machine); this script would need it for srun inside jobs, and leaves existing ones alone"
+    fi
+    mkdir -p "$(dirname "$DEFAULT_CONF")"
+    ln -s "$D/etc/slurm.conf" "$DEFAULT_CONF"
+    echo "$DEFAULT_CONF" >"$D/pids/default-conf.link"
+}
+
 start_munge() {
     # munged wants its key in a directory only it can read and its socket in a directory everyone
     # can enter: munge/ (0755) and munge/key/ (0700), owned by the munge user (the scratch dir is
@@ -267,6 +287,7 @@ bring_up() {
         port_in_use "$port" && die "TCP port $port is in use; set EOSLAB_SLURM_PORT_BASE to a free range"
     done
     write_configs
+    link_default_conf
     start_munge
     start_mariadb
     start_slurm
