@@ -68,7 +68,7 @@ mkdir -p "$PAPER/jacobian_alignment/data/dice"
 touch "$PAPER/jacobian_alignment/data/dice/train_n${size}_s0.npz" "$PAPER/jacobian_alignment/data/dice/train_n${size}_s0.json"
 "${SM[@]}" --configfile "$OUT/paper.yaml" --allowed-rules train --verbose --retries 0 "$target" \
     >"$OUT/paper-train-sbatch.log" 2>&1 || true
-grep -m1 -o "sbatch call: sbatch .*" "$OUT/paper-train-sbatch.log" | sed 's/ --wrap=.*//' >"$OUT/paper-train-sbatch.txt" \
+grep -m1 -o "sbatch call: sbatch .*" "$OUT/paper-train-sbatch.log" | sed -e 's/^sbatch call: //' -e 's/ --wrap=.*//' >"$OUT/paper-train-sbatch.txt" \
     || die "no sbatch call in $OUT/paper-train-sbatch.log"
 grep -q -- "--gpus=1" "$OUT/paper-train-sbatch.txt" || die "the paper train job's sbatch line has no --gpus=1: $(cat "$OUT/paper-train-sbatch.txt")"
 note "paper train job: $(cat "$OUT/paper-train-sbatch.txt") --wrap=\"…\""
@@ -101,7 +101,8 @@ finished() { [ -e "$RUNS/$(run_of "$1" "$2")/finished.json" ]; }
 say "fault trials (a) requeue and (b) scancel: tests/slurm/faults.yaml"
 targets=("$RUNS/cross_entropy/n16_s0_i0/finished.json" "$RUNS/cross_entropy/n32_s0_i0/finished.json"
          "$RUNS/cross_entropy/n64_s0_i0/finished.json")
-"${SM[@]}" --configfile tests/slurm/faults.yaml --config "results=$FAULTS" "${targets[@]}" \
+# Targets before --config (which takes every word up to the next option).
+"${SM[@]}" "${targets[@]}" --configfile tests/slurm/faults.yaml --config "results=$FAULTS" \
     >"$OUT/faults-ab.log" 2>&1 &
 sm_pid=$!
 trap 'kill -TERM $sm_pid 2>/dev/null || true' EXIT
