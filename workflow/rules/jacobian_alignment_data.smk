@@ -9,7 +9,10 @@ if "jacobian_alignment" in config:
             seed=JA["data"]["dice"]["seed"],
             per_class=JA["data"]["dice"]["per_class"],
             rendering=lambda w: cli_flags({k: JA["data"]["dice"][k] for k in ("background", "pip", "channels")}),
-        threads: 4
+        # Processes rendering the dice: as many as the config's training jobs ask for (its
+        # resources are sized to the nodes), not a fixed 4 — on SLURM a request larger than every
+        # node keeps the job PENDING forever (a 2-CPU node, tests/slurm), and Snakemake says nothing.
+        threads: max(ja_resource("train", "threads"), ja_resource("analyze", "threads"))
         log:
             f"{JA_ROOT}/logs/data/dice.log",
         conda:
