@@ -239,7 +239,11 @@ def figure_a4(points: pd.DataFrame, stem) -> list[Path]:
     axes[0].axhline(1.0, color="k", lw=0.6, ls="--")
     axes[0].set_xlabel(r"localisation $\sigma_{loc}$ ($J = \sqrt{D}[\mathrm{diag}(v)\,|\,0] + G$, $v_i \sim N(0, \sigma_{loc}^2)$)")
     axes[0].set_ylabel("value at the MC divergence boundary η*")
-    axes[0].set_xscale("symlog", linthresh=0.25)
+    axes[0].set_xscale("symlog", linthresh=1.0, linscale=1.5)
+    ticks = sorted(summary["localised_scale"].unique())
+    axes[0].set_xticks(ticks)
+    axes[0].set_xticklabels([f"{t:g}" for t in ticks], fontsize=7)
+    axes[0].xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axes[0].set_ylim(0, 1.3)
     axes[0].legend(fontsize=6)
     scales = sorted(points["localised_scale"].unique())
@@ -255,8 +259,8 @@ def figure_a4(points: pd.DataFrame, stem) -> list[Path]:
     axes[1].set_xlabel(r"$\tilde K$")
     axes[1].set_ylabel(r"MC mean loss after $T$ steps / initial")
     axes[1].legend(fontsize=6)
-    fig.suptitle("Appendix A.4: where SGD diverges, K̃ is near 1 for delocalised and for nearly coordinate "
-                 "eigenvectors, well below 1 in between", fontsize=9)
+    fig.suptitle("Appendix A.4: K̃ and its approximations at the Monte-Carlo divergence boundary η*, "
+                 "from delocalised (σ_loc = 0) to localised eigenvectors", fontsize=9)
     fig.tight_layout()
     return _save(fig, stem)
 
