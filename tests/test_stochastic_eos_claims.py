@@ -38,15 +38,19 @@ def test_run_outcomes_rise_cross_return_and_eos_side():
     runs = pd.concat([
         _run(0.4, 8, [0.5, 0.9, 1.4, 1.1, 0.8, 0.7], [0.3, 0.3, 0.4, 0.4, 0.4, 0.4]),     # Figure 3 picture
         _run(0.2, 8, [0.2, 0.3, 0.3, 0.25, 0.2, 0.2], [0.2] * 6),                           # stays below
+        _run(0.3, 8, [0.4, 1.2, 0.5, 1.1, 0.6, 2.0], [0.2] * 6),                            # ends above 1
         _run(0.3, 128, [0.0] * 6, [0.4, 0.6, 0.8, 0.95, 1.0, 0.98]),                        # EOS from below
         _run(0.5, 128, [0.0] * 6, [1.6, 1.2, 1.0, 0.97, 0.96, 0.96]),                       # EOS from above
         _run(0.05, 128, [0.0] * 6, [0.2, 0.25, 0.3, 0.3, 0.3, 0.3]),                        # never
     ], ignore_index=True)
     out = run_outcomes(runs).set_index(["batch_size", "lr"])
     first = out.loc[(8, 0.4)]
-    assert first["starts_below_1"] and first["crosses_1"] and first["returns_below_1"]
+    assert first["starts_below_1"] and first["crosses_1"] and first["returns_below_1"] and first["figure3_picture"]
     assert first["K_peak"] == 1.4 and first["epoch_of_return"] == pytest.approx(4 * 8 / 100)
+    assert first["up_crossings"] == 1
     assert not out.loc[(8, 0.2)]["crosses_1"]
+    late = out.loc[(8, 0.3)]
+    assert late["returns_below_1"] and late["up_crossings"] == 3 and not late["figure3_picture"]
     assert out.loc[(128, 0.3)]["eos_side"] == "from below"
     assert out.loc[(128, 0.5)]["eos_side"] == "from above"
     assert out.loc[(128, 0.05)]["eos_side"] == "not reached" and not out.loc[(128, 0.05)]["reaches_eos"]
@@ -66,7 +70,8 @@ def test_claims_table_verdicts_from_measured_values():
     rise = pd.DataFrame({"batch_size": [8, 8], "lr_over_batch": [0.05, 0.05], "init_seed": [0, 1],
                          "K_initial": [0.5, 0.5], "K_peak": [1.4, 0.9], "K_final": [0.8, 0.7],
                          "starts_below_1": [True, True], "crosses_1": [True, False],
-                         "returns_below_1": [True, False], "status": ["finished", "finished"]})
+                         "returns_below_1": [True, False], "figure3_picture": [True, False], "up_crossings": [1, 0],
+                         "status": ["finished", "finished"]})
     outcomes = pd.DataFrame({"batch_size": [2, 8, 128, 128], "lr": [0.01, 0.04, 0.2, 0.05],
                              "lr_over_batch": [0.005, 0.005, 0.2 / 128, 0.05 / 128],
                              "status": ["finished"] * 4, "K_final": [0.5, 0.6, 0.0, 0.0],

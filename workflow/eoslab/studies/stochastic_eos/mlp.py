@@ -227,7 +227,10 @@ EOS_BAND = (0.9, 1.1)
 
 def run_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run: K̃ at the start, its peak (and the epoch), at the end; whether it started below
-    1, crossed 1 and came back below 1 (the paper's Figure 3 picture); ``ηλ_max/2`` at the start, its
+    1, crossed 1, came back below 1 after the first crossing, how often it crossed 1 upwards (measured
+    points only) and whether it ended below 1 without diverging (``figure3_picture``: the paper's
+    Figure 3, "initially increasing, attains values above 1, but eventually stabilizes below");
+    ``ηλ_max/2`` at the start, its
     maximum and at the end, whether the final value is at the EOS (:data:`EOS_BAND`) and from which
     side the run got there (``from below``: started below the band; ``from above``: started above;
     ``started there``; ``not reached``)."""
@@ -241,10 +244,13 @@ def run_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         first, last = finite.iloc[0], finite.iloc[-1]
         peak = finite.loc[finite["K"].idxmax()]
-        after_peak = finite[finite["step"] > peak["step"]]
-        crossed = bool(first["K"] < 1 and peak["K"] > 1)
-        returned = bool(crossed and len(after_peak) and (after_peak["K"] < 1).any())
-        back = after_peak[after_peak["K"] < 1]
+        K = finite["K"].to_numpy()
+        above = K > 1
+        crossed = bool(first["K"] < 1 and above.any())
+        after_cross = finite.iloc[int(np.argmax(above)) + 1:] if crossed else finite.iloc[:0]
+        back = after_cross[after_cross["K"] < 1]
+        returned = bool(len(back))
+        up_crossings = int(np.sum(~above[:-1] & above[1:]))
         x = (finite["lr_lambda_max"] / 2).to_numpy()
         x0, x_final = float(x[0]), float(x[-1])
         status = str(run["status"].iloc[0])
@@ -256,8 +262,10 @@ def run_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
                      "K_initial": float(first["K"]), "K_peak": float(peak["K"]), "epoch_of_peak": float(peak["epoch"]),
                      "K_final": float(last["K"]), "K_tr_final": float(last["K_tr"]),
                      "starts_below_1": bool(first["K"] < 1), "crosses_1": crossed, "returns_below_1": returned,
-                     "epoch_of_return": float(back["epoch"].iloc[0]) if len(back) and crossed else math.nan,
-                     "ends_below_1": bool(last["K"] < 1), "loss_final": float(last["loss"]),
+                     "epoch_of_return": float(back["epoch"].iloc[0]) if returned else math.nan,
+                     "up_crossings": up_crossings, "ends_below_1": bool(last["K"] < 1),
+                     "figure3_picture": bool(crossed and returned and last["K"] < 1 and status != "diverged"),
+                     "loss_initial": float(first["loss"]), "loss_final": float(last["loss"]),
                      "half_eos_initial": x0, "half_eos_max": float(x.max()), "half_eos_final": x_final,
                      "reaches_eos": bool(at_eos), "eos_side": side})
     return pd.DataFrame(rows)

@@ -118,7 +118,8 @@ def write_table(frame: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
 
 
 OUTCOME_COLUMNS = ["batch_size", "lr", "lr_over_batch", "init_seed", "gain", "status", "epochs", "K_initial", "K_peak",
-                   "epoch_of_peak", "K_final", "crosses_1", "returns_below_1", "epoch_of_return",
+                   "epoch_of_peak", "K_final", "crosses_1", "returns_below_1", "epoch_of_return", "up_crossings",
+                   "figure3_picture",
                    "half_eos_initial", "half_eos_max", "half_eos_final", "reaches_eos", "eos_side", "loss_final"]
 
 
