@@ -40,7 +40,7 @@ def test_run_outcomes_rise_cross_return_and_eos_side():
         _run(0.2, 8, [0.2, 0.3, 0.3, 0.25, 0.2, 0.2], [0.2] * 6),                           # stays below
         _run(0.3, 8, [0.4, 1.2, 0.5, 1.1, 0.6, 2.0], [0.2] * 6),                            # ends above 1
         _run(0.3, 128, [0.0] * 6, [0.4, 0.6, 0.8, 0.95, 1.0, 0.98]),                        # EOS from below
-        _run(0.5, 128, [0.0] * 6, [1.6, 1.2, 1.0, 0.97, 0.96, 0.96]),                       # EOS from above
+        _run(0.5, 128, [np.inf, 0.3, 0.2, 0.2, 0.2, 0.2], [1.6, 1.2, 1.0, 0.97, 0.96, 0.96]),  # EOS from above
         _run(0.05, 128, [0.0] * 6, [0.2, 0.25, 0.3, 0.3, 0.3, 0.3]),                        # never
     ], ignore_index=True)
     out = run_outcomes(runs).set_index(["batch_size", "lr"])
@@ -52,7 +52,8 @@ def test_run_outcomes_rise_cross_return_and_eos_side():
     late = out.loc[(8, 0.3)]
     assert late["returns_below_1"] and late["up_crossings"] == 3 and not late["figure3_picture"]
     assert out.loc[(128, 0.3)]["eos_side"] == "from below"
-    assert out.loc[(128, 0.5)]["eos_side"] == "from above"
+    assert out.loc[(128, 0.5)]["eos_side"] == "from above" and out.loc[(128, 0.5)]["half_eos_initial"] == 1.6
+    assert not out.loc[(128, 0.5)]["starts_below_1"]
     assert out.loc[(128, 0.05)]["eos_side"] == "not reached" and not out.loc[(128, 0.05)]["reaches_eos"]
 
 

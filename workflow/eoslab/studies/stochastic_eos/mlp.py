@@ -239,7 +239,8 @@ def run_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, run in runs.groupby(keys):
         run = run.sort_values("step")
-        finite = run[np.isfinite(run["loss"]) & np.isfinite(run["K"])]
+        # K̃ is +inf while ηλ_max ≥ 2 (a run started above the EOS): those rows count (as above 1)
+        finite = run[np.isfinite(run["loss"]) & ~np.isnan(run["K"])]
         if finite.empty:
             continue
         first, last = finite.iloc[0], finite.iloc[-1]
