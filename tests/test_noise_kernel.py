@@ -217,6 +217,100 @@ def test_momentum_and_weight_decay_terms_are_impulse_response_sums():
         10 * nk.noise_kernel_norm_trace(2.0, 0.1, B, D))
 
 
+def impulse_response_sum(lr, lam, mu, rho, steps=200_000):
+    """Σ_t h_t² for the mode recursion z_{t+1} = (1 + μ − η(λ + ρ)) z_t − μ z_{t−1}, h_0 = 1."""
+    h_prev, h, total = 0.0, 1.0, 0.0
+    for _ in range(steps):
+        total += h * h
+        h_prev, h = h, (1 + mu - lr * (lam + rho)) * h - mu * h_prev
+        if abs(h) < 1e-13 and abs(h_prev) < 1e-13:
+            break
+    return total
+
+
+def test_trace_estimate_hand_computed_values():
+    """D = 4, B = 1: prefactor (D − B)/(B(D − 1)) = 1; spectrum {3, 1} (tr Θ̂ = 4), η = 0.1."""
+    lam = np.array([3.0, 1.0])
+    assert nk.noise_kernel_norm_trace(4.0, 0.1, 1, 4) == pytest.approx(0.2)               # 0.1·4/2
+    assert nk.noise_kernel_norm_trace(4.0, 0.1, 1, 4, momentum=0.5) == pytest.approx(0.4)  # 0.1·4/(2·0.5)
+    # L2 ρ = 1: Σ λ²/(λ + ρ) = 9/4 + 1/2 = 2.75, so 0.1·2.75/(2·0.5) = 0.275
+    assert nk.regularised_trace(lam, 1.0) == pytest.approx(2.75)
+    assert nk.noise_kernel_norm_trace(4.0, 0.1, 1, 4, momentum=0.5, weight_decay=1.0, eigenvalues=lam) == \
+        pytest.approx(0.275)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        nk.noise_kernel_norm_trace(4.0, 0.1, 1, 4, weight_decay=1.0)
+
+
+def test_trace_estimate_is_the_small_step_limit_of_simulated_impulse_responses():
+    """Independent value: the gradient noise of mode α enters with weight η²λ_α² and is propagated by
+    the heavy-ball recursion with L2-shifted curvature; summing the squared impulse response
+    numerically, ``prefactor · Σ_α η²λ_α² Σ_t h_t²`` → K̃_tr(μ, ρ) as η → 0 (error O(η))."""
+    lam = np.array([2.0, 1.0, 0.5, 0.05])
+    D, B = 40, 4
+    for mu, rho in ((0.0, 0.0), (0.5, 0.0), (0.0, 0.2), (0.9, 0.1)):
+        errors = []
+        for lr in (2e-3, 1e-3):
+            simulated = nk.noise_prefactor(D, B) * sum((lr * l) ** 2 * impulse_response_sum(lr, l, mu, rho)
+                                                      for l in lam)
+            trace = nk.noise_kernel_norm_trace(lam.sum(), lr, B, D, momentum=mu, weight_decay=rho, eigenvalues=lam)
+            errors.append(abs(simulated / trace - 1))
+        assert errors[1] < 2e-3 and errors[1] < errors[0], (mu, rho, errors)
+
+
+def test_trace_estimate_against_exact_kernel_norm_with_hadamard_eigenvectors():
+    """Exactly delocalised eigenvectors (a normalised Hadamard matrix, V_iα² = 1/D, C = 11ᵀ/D) and a
+    flat spectrum λ: T_S = b η²λ²(11ᵀ − I), so the exact K̃ = b (D − 1) ηλ/(2 − ηλ) in closed form,
+    and K̃_tr = b D ηλ/2: K̃_tr/K̃ = (D/(D − 1))(1 − ηλ/2) → 1 as η → 0, D → ∞."""
+    from scipy.linalg import hadamard
+    D, B, lam = 64, 4, 1.5
+    V = hadamard(D) / math.sqrt(D)
+    spectrum = nk.NTKSpectrum.from_eigenpairs(np.full(D, lam), V)
+    b = nk.noise_prefactor(D, B)
+    for lr in (1e-3, 0.05, 0.5, 1.2):
+        x = lr * lam
+        exact = nk.noise_kernel_norm(spectrum, lr, B)
+        assert exact == pytest.approx(b * (D - 1) * x / (2 - x), rel=1e-9)
+        trace = nk.noise_kernel_norm_trace(spectrum.trace, lr, B, D)
+        assert trace == pytest.approx(b * D * x / 2, rel=1e-12)
+        assert trace / exact == pytest.approx(D / (D - 1) * (1 - x / 2), rel=1e-9)
+
+
+# -- roots in η ---------------------------------------------------------------------------------
+def test_radius_root_closed_form_flat_spectrum():
+    """Θ̂ = λI: λ_max(𝒯) = (1 − ηλ)² + ((D − B)/B) η²λ², so λ_max(𝒯) = 1 at η = 2B/(Dλ)."""
+    D, B, lam = 12, 3, 2.5
+    spectrum = nk.NTKSpectrum.from_ntk(lam * np.eye(D))
+    root = nk.lr_at_radius_one(spectrum, B)
+    assert root == pytest.approx(2 * B / (D * lam), rel=1e-8)
+    assert nk.second_moment_radius(spectrum, root, B) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_radius_root_across_a_kink_beats_interpolation():
+    """V = I, Θ̂ = diag(10, 2, 1.5, 1), D = 4, B = 1: the diagonal entries decouple with factors
+    1 − 2ηλ_i + 4η²λ_i²; the λ = 1 mode dominates until η = 1/22, then λ = 10 does (a kink); the
+    root is η = 2B/(Dλ_max) = 0.05.  Interpolating the grid {0.04, 0.06} gives 0.0447 instead."""
+    from eoslab.studies.stochastic_eos.linear import crossing
+
+    spectrum = nk.NTKSpectrum.from_ntk(np.diag([10.0, 2.0, 1.5, 1.0]))
+    root = nk.lr_at_radius_one(spectrum, 1)
+    assert root == pytest.approx(0.05, rel=1e-8)
+    grid = np.array([0.04, 0.06])
+    radius = np.array([nk.second_moment_radius(spectrum, lr, 1) for lr in grid])
+    assert radius == pytest.approx([1 - 0.08 + 4 * 0.04 ** 2, 1 - 1.2 + 4 * 0.6 ** 2])
+    assert abs(crossing(grid, radius) / 0.05 - 1) > 0.08            # the interpolation misses by ~10 %
+    assert nk.lr_at_radius_one(spectrum, 1, start=0.001) == pytest.approx(0.05, rel=1e-8)
+    assert nk.lr_at_radius_one(spectrum, 1, start=0.15) == pytest.approx(0.05, rel=1e-8)
+
+
+def test_kernel_norm_root_is_where_the_diagonal_dynamics_turn_unstable():
+    rng = np.random.default_rng(8)
+    spectrum = nk.NTKSpectrum.from_ntk(random_ntk(10, rng))
+    root = nk.lr_at_noise_kernel_norm_one(spectrum, 2)
+    assert nk.noise_kernel_norm(spectrum, root, 2) == pytest.approx(1.0, abs=1e-9)
+    assert nk.diagonal_radius(spectrum, root, 2) == pytest.approx(1.0, abs=1e-8)
+    assert math.isnan(nk.lr_at_noise_kernel_norm_one(spectrum, 10))
+
+
 # -- the MLP's NTK ------------------------------------------------------------------------------
 @pytest.mark.parametrize("outputs,activation", [(1, "tanh"), (2, "elu")])
 def test_mlp_ntk_against_jacrev(outputs, activation):

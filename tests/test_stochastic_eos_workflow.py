@@ -21,7 +21,7 @@ def run(*argv):
 
 @pytest.mark.slow
 def test_command_line_end_to_end(tmp_path):
-    """linear → quadratic → data → two MLP runs → collect → every figure → the table."""
+    """linear → quadratic → data → two MLP runs → collect → every figure → the tables and claims."""
     for setting in ("flat", "localised"):
         run("linear", "--setting", setting, "--num-samples", 10, "--num-parameters", 20, "--lr-num", 5,
             "--lr-min", 0.05, "--steps", 40, "--replicas", 8, "--out", tmp_path / f"{setting}.parquet",
@@ -50,11 +50,29 @@ def test_command_line_end_to_end(tmp_path):
             tmp_path / f"fig{number}")
     for number in ("01", "02", "03", "04", "05", "07", "08", "09", "10"):
         assert (tmp_path / f"fig{number}.pdf").stat().st_size > 0 and (tmp_path / f"fig{number}.png").exists()
+    run("localisation", "--scale", 0.5, "--num-samples", 8, "--num-parameters", 16, "--seeds", "0", "--lr-num", 4,
+        "--steps", 40, "--replicas", 8, "--out", tmp_path / "loc.parquet")
+    run("figure", "A4", "--localisation", tmp_path / "loc.parquet", "--out", tmp_path / "figA4")
+    assert (tmp_path / "figA4.png").exists()
+    run("mlp-train", "--data", tmp_path / "data.npz", "--batch-size", 4, "--lr", 0.2, "--steps", 12, "--width", 8,
+        "--measurements", 3, "--gain", 0.5, "--out", tmp_path / "rise4")
+    run("collect", tmp_path / "rise4", "--out", tmp_path / "rise.parquet")
+    assert pd.read_parquet(tmp_path / "rise.parquet")["gain"].iloc[0] == 0.5
     run("table", "--linear", *linear_files, "--mlp", tmp_path / "runs.parquet", "--large-batch-min", 20,
-        "--out", tmp_path / "thresholds")
+        "--localisation", tmp_path / "loc.parquet", "--out", tmp_path / "thresholds")
     table = pd.read_csv(tmp_path / "thresholds.csv")
-    assert {"linear", "mlp"} == set(table["experiment"])
+    assert {"linear", "mlp", "localisation"} == set(table["experiment"])
     assert "median_final_lr_lambda_max_half" in set(table[table["case"] == "B=20"]["quantity"])
+    assert {"eta_radius_equals_1", "eta_radius_equals_1_interpolated"} <= set(table["quantity"])
+    run("outcomes", tmp_path / "runs.parquet", tmp_path / "rise.parquet", "--out", tmp_path / "mlp_runs")
+    assert len(pd.read_csv(tmp_path / "mlp_runs.csv")) == 3
+    run("claims", "--linear", *linear_files, "--localisation", tmp_path / "loc.parquet", "--mlp",
+        tmp_path / "runs.parquet", "--rise", tmp_path / "rise.parquet", "--small-batch-sizes", "4",
+        "--large-batch-min", 20, "--config", "test", "--out", tmp_path / "claims")
+    from eoslab.verdicts import read_claims
+    claims = read_claims(tmp_path / "claims.csv")
+    assert set(claims["verdict"]) <= {"reproduced", "partial", "not reproduced", "not run"}
+    assert claims.set_index("claim").loc["dispersed_K_at_boundary", "verdict"] == "not run"   # no dispersed sweep
 
 
 def test_command_line_errors_are_named(tmp_path, capsys):
@@ -79,7 +97,9 @@ def dry_run(*args):
 def test_dry_runs_tiny_cpu_and_paper():
     tiny = dry_run()
     assert tiny["stochastic_eos_linear"] == 3 and tiny["stochastic_eos_quadratic"] == 2
-    assert tiny["stochastic_eos_mlp_train"] == 3 and tiny["stochastic_eos_figure"] == 9
+    assert tiny["stochastic_eos_mlp_train"] == 3 and tiny["stochastic_eos_figure"] == 10
+    assert tiny["stochastic_eos_localisation"] == 2 and tiny["stochastic_eos_mlp_rise"] == 1
+    assert tiny["stochastic_eos_claims"] == 1 and tiny["stochastic_eos_outcomes"] == 1
     paper = dry_run("--configfile", "config/paper/stochastic_eos.yaml")
     mlp = yaml.safe_load((ROOT / "config/paper/stochastic_eos.yaml").read_text())["stochastic_eos"]["mlp"]
     expected = (len(mlp["small_batch"]["batch_sizes"]) * len(mlp["small_batch"]["lr_over_batch"])
@@ -87,6 +107,8 @@ def test_dry_runs_tiny_cpu_and_paper():
     assert paper["stochastic_eos_mlp_train"] == expected == 96
     cpu = dry_run("--configfile", "config/cpu/stochastic_eos.yaml")
     assert cpu["stochastic_eos_mlp_train"] == 18 and cpu["stochastic_eos_table"] == 1
+    assert cpu["stochastic_eos_localisation"] == 7 and cpu["stochastic_eos_mlp_rise"] == 9
+    assert paper["stochastic_eos_localisation"] == 7 and paper["stochastic_eos_claims"] == 1
     # one figure file builds only what it shows
     one = dry_run("results/paper/stochastic_eos/figures/fig07.pdf", "--configfile", "config/paper/stochastic_eos.yaml")
     assert one == {"stochastic_eos_linear": 3, "stochastic_eos_figure": 1, "total": 4}

@@ -80,8 +80,18 @@ to ``λ + ρ`` but not the noise (which comes from the data term, ``∝ λ²``).
 
     K̃_HD(μ, ρ) = ((D − B)/(B(D − 1))) Σ_α η²λ_α² (1 + μ) / ((1 − μ) η(λ_α + ρ) (2(1 + μ) − η(λ_α + ρ))),
 
-which is the plain K̃_HD at ``μ = ρ = 0``; for ``η(λ + ρ) ≪ 1`` and ``ρ = 0`` it is the trace form
-with the effective step ``η/(1 − μ)``:  ``K̃_tr(μ) = ((D − B)/(B(D − 1))) η tr Θ̂ / (2(1 − μ))``.
+which is the plain K̃_HD at ``μ = ρ = 0``; for ``η(λ + ρ) ≪ 2(1 + μ)`` it is the trace form (Eq. 18)
+
+    K̃_tr(μ, ρ) = ((D − B)/(B(D − 1))) η tr[Θ̂²(Θ̂ + ρ)⁻¹] / (2(1 − μ)),
+
+the trace ``tr Θ̂`` at ``ρ = 0`` with the effective step ``η/(1 − μ)``; L2 lowers each mode's weight
+from ``λ`` to ``λ²/(λ + ρ)`` (``≈ λ − ρ`` for ``λ ≫ ρ``, ``λ²/ρ`` for ``λ ≪ ρ``).
+
+Roots (:func:`lr_at_radius_one`, :func:`lr_at_noise_kernel_norm_one`): the η where λ_max(𝒯) = 1 and
+where K̃ = 1, by Brent's method, not by interpolating a grid (λ_max(𝒯) has kinks where its
+dominant eigenvalue changes).  Closed form for ``Θ̂ = λI``: 𝒯 multiplies diagonal matrices by
+``(1 − ηλ)² + (a − b)η²λ²`` (``a − b = (D − B)/B``), the largest factor, so λ_max(𝒯) = 1 at
+``η = 2B/(Dλ)``.
 
 NTK of an MLP.  For :class:`eoslab.models.MLP`, ``∂f/∂Aⁱ = Jᵢ ⊗ x^{i−1}`` and ``∂f/∂bⁱ = Jᵢ`` with
 the pre-activation Jacobians ``Jᵢ = ∂f/∂x̂ⁱ`` of :mod:`eoslab.decomposition`, so
@@ -95,6 +105,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 import scipy.sparse.linalg
 import torch
 
@@ -245,11 +256,91 @@ def noise_kernel_norm_hd(eigenvalues: np.ndarray, lr: float, batch_size: int, nu
     return float(noise_prefactor(num_samples, batch_size) * terms.sum())
 
 
-def noise_kernel_norm_trace(trace: float, lr: float, batch_size: int, num_samples: int, momentum: float = 0.0) -> float:
-    """K̃_tr = ((D − B)/(B(D − 1))) η tr Θ̂ / (2(1 − μ)) (Eqs. 11, 18)."""
+def regularised_trace(eigenvalues: np.ndarray, weight_decay: float) -> float:
+    """``tr[Θ̂² (Θ̂ + ρ)⁻¹] = Σ_α λ_α²/(λ_α + ρ)``: ``tr Θ̂`` at ``ρ = 0``, ``tr Θ̂ − ρ·rank + O(ρ²)``
+    when every ``λ_α ≫ ρ``; modes with ``λ_α ≪ ρ`` count ``λ_α²/ρ`` (the L2 term of Eq. 18)."""
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    lam = lam[lam > 0]
+    return float(np.sum(lam ** 2 / (lam + weight_decay)))
+
+
+def noise_kernel_norm_trace(trace: float, lr: float, batch_size: int, num_samples: int, momentum: float = 0.0,
+                            weight_decay: float = 0.0, eigenvalues: np.ndarray | None = None) -> float:
+    """K̃_tr with momentum μ and L2 ρ (Eqs. 11, 18): the small-step limit ``η(λ_α + ρ) ≪ 2(1 + μ)`` of
+    :func:`noise_kernel_norm_hd`, term by term ``η λ_α²/(2(1 − μ)(λ_α + ρ))``, so
+
+        K̃_tr(μ, ρ) = ((D − B)/(B(D − 1))) η tr[Θ̂²(Θ̂ + ρ)⁻¹] / (2(1 − μ)),
+
+    which is ``((D − B)/(B(D − 1))) η tr Θ̂ / (2(1 − μ))`` at ``ρ = 0`` (``trace`` is then all it
+    needs).  The paper's Eq. 18 (lost in our copy) is the trace estimator "with the corrections due
+    to momentum and the L2 regulariser" of its Appendices A.5 and A.6; the L2 term needs the
+    spectrum (``eigenvalues``: :func:`regularised_trace`) or, matrix-free, a Hutchinson estimate of
+    ``tr[Θ̂²(Θ̂ + ρ)⁻¹]`` passed as ``trace`` with ``weight_decay = 0``.
+    """
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if weight_decay > 0:
+        if eigenvalues is None:
+            raise ValueError("the L2 term of K̃_tr needs the NTK eigenvalues (tr[Θ̂²(Θ̂ + ρ)⁻¹], not tr Θ̂)")
+        trace = regularised_trace(eigenvalues, weight_decay)
     return float(noise_prefactor(num_samples, batch_size) * lr * trace / (2.0 * (1.0 - momentum)))
+
+
+def lr_at_noise_kernel_norm_one(spectrum: "NTKSpectrum", batch_size: int, xtol: float = 1e-12) -> float:
+    """The η where K̃(η) = 1 (Brent's method on ``(0, 2/λ_max)``, where K̃ increases from 0 to ∞);
+    NaN at full batch (K̃ ≡ 0)."""
+    s = BatchSampling(spectrum.num_samples, batch_size)
+    if spectrum.eigenvalues.size == 0 or s.a == 0:
+        return math.nan
+    coupling = spectrum.coupling()
+    top = 2.0 / spectrum.lambda_max
+    return float(scipy.optimize.brentq(lambda lr: noise_kernel_norm(spectrum, lr, batch_size, coupling) - 1.0,
+                                       top * 1e-12, top * (1.0 - 1e-12), xtol=xtol * top, rtol=1e-12))
+
+
+def lr_at_radius_one(spectrum: "NTKSpectrum", batch_size: int, start: float | None = None, factor: float = 1.25,
+                     rtol: float = 1e-9, tol: float = 1e-11) -> float:
+    """The smallest η (to the bracketing resolution ``factor``) where λ_max(𝒯) = 1, by root finding.
+
+    λ_max(𝒯) < 1 for small η (it is ``1 − 2ηλ_min + O(η²)``) and ≥ 1 at ``η = 2/λ_max``.  The
+    spectral radius has kinks where its dominant eigenvalue changes, so interpolating it between
+    grid points is not its root; we bracket a sign change of ``λ_max(𝒯) − 1`` by stepping η by
+    ``factor`` from ``start`` (default: the η where K̃ = 1, a close guess when the eigenvectors are
+    delocalised) and solve with Brent's method to relative tolerance ``rtol``.  ``tol`` is the
+    eigensolver's tolerance (ARPACK above :data:`DENSE_OPERATOR_MAX_MODES` modes).
+    """
+    if spectrum.eigenvalues.size == 0:
+        return math.nan
+    top = 2.0 / spectrum.lambda_max
+
+    def excess(lr: float) -> float:
+        return second_moment_radius(spectrum, lr, batch_size, tol=tol) - 1.0
+
+    if start is None:
+        start = lr_at_noise_kernel_norm_one(spectrum, batch_size)
+        if not math.isfinite(start):        # full batch: the deterministic root is 2/λ_max
+            return top
+    lr = min(start, top)
+    value = excess(lr)
+    if value >= 0:
+        while value >= 0:
+            hi, lr = lr, lr / factor
+            if lr < top * 1e-12:
+                raise ValueError("λ_max(𝒯) ≥ 1 down to η = 1e-12 · 2/λ_max; no root")
+            value = excess(lr)
+        lo = lr
+    else:
+        while value < 0:
+            lo, lr = lr, min(lr * factor, top)
+            value = excess(lr)
+            if lr >= top and value < 0:
+                raise ValueError("λ_max(𝒯) < 1 up to η = 2/λ_max; no root below the deterministic EOS")
+        hi = lr
+    return float(scipy.optimize.brentq(excess, lo, hi, xtol=rtol * lo, rtol=rtol))
 
 
 def _range_operator(spectrum: NTKSpectrum, lr: float, batch_size: int):

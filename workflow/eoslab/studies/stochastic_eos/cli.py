@@ -3,12 +3,15 @@
 Commands:
 
   linear       η sweep of one linear-model Jacobian (theory + Monte-Carlo SGD)  → sweep + trajectories parquet
+  localisation Appendix A.4's failure case at one σ_loc: K̃ at the MC boundary    → parquet
   quadratic    SGD on quadratic regression models of one curvature shape        → trajectories parquet
   mnist-data   the first N images, ZCA, ±1 parity targets                       → .npz + JSON card
   mlp-train    one SGD run of the MLP, K̃ from the exact NTK                     → RUN_DIR/{log.parquet,status.json}
   collect      all MLP runs in one table                                        → runs.parquet
-  figure NN    one figure (01–05, 07–10)                                         → NN.pdf / .png
+  figure NN    one figure (01–05, 07–10, A4)                                     → NN.pdf / .png
   table        the measured thresholds                                          → .csv / .md
+  outcomes     per MLP run: K̃ start/peak/end, crossing 1, ηλ_max/2 vs the EOS   → .csv / .md
+  claims       the claims table (eoslab.verdicts format)                         → .csv / .md
 """
 
 from __future__ import annotations
@@ -80,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep table (.parquet)")
     p.add_argument("--trajectories", required=True, help="loss trajectories (.parquet)")
 
+    p = commands.add_parser("localisation", help="Appendix A.4's failure case at one σ_loc")
+    p.add_argument("--scale", type=float, required=True, help="σ_loc (0: the flat Jacobian)")
+    p.add_argument("--num-samples", type=_positive_int, default=100, help="D (default 100)")
+    p.add_argument("--num-parameters", type=_positive_int, default=200, help="P (default 200)")
+    p.add_argument("--batch-size", type=_positive_int, default=2, help="B (default 2)")
+    p.add_argument("--seeds", type=str, default="0,1", help="Jacobian seeds (comma-separated)")
+    p.add_argument("--lr-min", type=_positive_float, default=0.7, help="smallest η in units of the root of λ_max(𝒯) = 1")
+    p.add_argument("--lr-max", type=_positive_float, default=1.6, help="largest η in the same units")
+    p.add_argument("--lr-num", type=_positive_int, default=11)
+    p.add_argument("--steps", type=_positive_int, default=1000)
+    p.add_argument("--replicas", type=_positive_int, default=100)
+    p.add_argument("--out", required=True)
+
     p = commands.add_parser("quadratic", help="SGD on quadratic regression models of one curvature shape")
     p.add_argument("--shape", required=True, choices=["flat", "shaped"])
     p.add_argument("--num-samples", type=_positive_int, default=100)
@@ -111,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-seed", type=int, default=0)
     p.add_argument("--batch-seed", type=int, default=0)
     p.add_argument("--measurements", type=_positive_int, default=40)
+    p.add_argument("--gain", type=_positive_float, default=None, help="Xavier gain (default: the activation's)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--finished", default=None, help="also copy status.json here when the run ends")
 
@@ -126,12 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlp", default=None)
     p.add_argument("--small-batch-sizes", type=_int_list, default=None, help="the runs Figure 5 shows")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="the runs Figure 3 shows (default: smallest)")
+    p.add_argument("--localisation", nargs="*", default=[], help="localisation tables (figure A4)")
     p.add_argument("--out", required=True, help="output stem (writes .pdf and .png)")
 
     p = commands.add_parser("table", help="the measured thresholds")
     p.add_argument("--linear", nargs="*", default=[])
     p.add_argument("--mlp", default=None)
     p.add_argument("--large-batch-min", type=_positive_int, default=64)
+    p.add_argument("--localisation", nargs="*", default=[])
+    p.add_argument("--out", required=True, help="output stem (writes .csv and .md)")
+
+    p = commands.add_parser("outcomes", help="per MLP run: K̃ and ηλ_max/2 at start, peak and end")
+    p.add_argument("runs", nargs="+", help="runs.parquet / rise.parquet tables")
+    p.add_argument("--out", required=True, help="output stem (writes .csv and .md)")
+
+    p = commands.add_parser("claims", help="the claims table")
+    p.add_argument("--linear", nargs="*", default=[])
+    p.add_argument("--localisation", nargs="*", default=[])
+    p.add_argument("--mlp", default=None, help="runs.parquet of the sweeps")
+    p.add_argument("--rise", default=None, help="rise.parquet of the Figure 3 runs")
+    p.add_argument("--small-batch-sizes", type=_int_list, default=[])
+    p.add_argument("--large-batch-min", type=_positive_int, default=64)
+    p.add_argument("--config", required=True, help="the configuration file the numbers came from")
     p.add_argument("--out", required=True, help="output stem (writes .csv and .md)")
     return parser
 
@@ -149,6 +182,23 @@ def _linear(args) -> int:
     write_parquet(args.trajectories, trajectories)
     write_parquet(args.out, table)
     print(f"wrote {args.out} and {args.trajectories}")
+    return 0
+
+
+def _localisation(args) -> int:
+    from .linear import LocalisationConfig, localisation_point
+
+    if args.lr_min > args.lr_max:
+        raise ValueError(f"--lr-min {args.lr_min} exceeds --lr-max {args.lr_max}")
+    if args.scale < 0:
+        raise ValueError(f"--scale must be >= 0, got {args.scale}")
+    seeds = tuple(int(v) for v in args.seeds.split(",") if v.strip())
+    config = LocalisationConfig(num_samples=args.num_samples, num_parameters=args.num_parameters,
+                                batch_size=args.batch_size, seeds=seeds,
+                                lr_factors=tuple(float(f) for f in np.geomspace(args.lr_min, args.lr_max, args.lr_num)),
+                                steps=args.steps, replicas=args.replicas)
+    write_parquet(args.out, localisation_point(args.scale, config))
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -182,7 +232,7 @@ def _mlp_train(args) -> int:
 
     config = RunConfig(batch_size=args.batch_size, lr=args.lr, steps=args.steps, width=args.width,
                        activation=args.activation, init_seed=args.init_seed, batch_seed=args.batch_seed,
-                       measurements=args.measurements)
+                       measurements=args.measurements, gain=args.gain)
     summary = train(args.data, config, args.out)
     if args.finished:
         write_json(args.finished, summary)
@@ -203,7 +253,7 @@ def _figure(args) -> int:
 
     paths = render(args.number, args.out, linear=args.linear, trajectories=args.trajectories,
                    quadratic=args.quadratic, mlp=args.mlp, small_batch_sizes=args.small_batch_sizes,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, localisation=args.localisation)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -212,14 +262,49 @@ def _table(args) -> int:
     from .tables import threshold_table, write_table
 
     runs = pd.read_parquet(args.mlp) if args.mlp else None
-    frame = threshold_table([pd.read_parquet(f) for f in args.linear], runs, args.large_batch_min)
+    localisation = pd.concat([pd.read_parquet(f) for f in args.localisation]) if args.localisation else None
+    frame = threshold_table([pd.read_parquet(f) for f in args.linear], runs, args.large_batch_min, localisation)
     paths = write_table(frame, args.out)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
 
-COMMANDS = {"linear": _linear, "quadratic": _quadratic, "mnist-data": _mnist_data, "mlp-train": _mlp_train,
-            "collect": _collect, "figure": _figure, "table": _table}
+def _outcomes(args) -> int:
+    from .mlp import run_outcomes
+    from .tables import write_outcomes
+
+    frame = run_outcomes(pd.concat([pd.read_parquet(f) for f in args.runs], ignore_index=True))
+    paths = write_outcomes(frame, args.out)
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _claims(args) -> int:
+    from pathlib import Path
+
+    from ...verdicts import write_claims
+    from .claims import claims_table
+    from .mlp import run_outcomes
+
+    sweeps = {}
+    for path in args.linear:
+        frame = pd.read_parquet(path)
+        sweeps[str(frame["setting"].iloc[0])] = frame
+    localisation = pd.concat([pd.read_parquet(f) for f in args.localisation]) if args.localisation else None
+    outcomes = run_outcomes(pd.read_parquet(args.mlp)) if args.mlp else None
+    rise = run_outcomes(pd.read_parquet(args.rise)) if args.rise else None
+    frame = claims_table(sweeps, localisation, outcomes, rise, config=args.config,
+                         small_batch_sizes=args.small_batch_sizes, large_batch_min=args.large_batch_min)
+    stem = Path(args.out)
+    write_claims(frame, stem.with_suffix(".csv"), stem.with_suffix(".md"),
+                 title=f"Claims of study stochastic_eos ({args.config})")
+    print(f"wrote {stem.with_suffix('.csv')} and {stem.with_suffix('.md')}")
+    return 0
+
+
+COMMANDS = {"linear": _linear, "localisation": _localisation, "quadratic": _quadratic, "mnist-data": _mnist_data,
+            "mlp-train": _mlp_train, "collect": _collect, "figure": _figure, "table": _table, "outcomes": _outcomes,
+            "claims": _claims}
 
 
 def main(argv: list[str]) -> int:

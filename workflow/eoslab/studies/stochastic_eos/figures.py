@@ -35,6 +35,7 @@ FIGURES = {
     "08": "Linear model, three Jacobians: loss after T steps vs K̃, K̃_HD, K̃_tr",
     "09": "Quadratic regression model: discrete derivatives of λ̂ vs batch size",
     "10": "MLP: trace estimator K̃_tr vs exact K̃",
+    "A4": "Linear model, Appendix A.4's failure case: K̃, K̃_HD, K̃_tr at the MC divergence boundary vs localisation",
 }
 MEASURES = {"radius": r"$\lambda_{max}(\mathcal{T})$", "K": r"$\tilde K$", "K_hd": r"$\tilde K_{HD}$",
             "K_tr": r"$\tilde K_{tr}$", "half_eos": r"$\eta\lambda_{max}/2$"}
@@ -193,6 +194,7 @@ def figure_09(frames: list[pd.DataFrame], stem, window: int = 1) -> list[Path]:
 
 # -- MLP ------------------------------------------------------------------------------------------
 def figure_03(runs: pd.DataFrame, stem, batch_size: int | None = None) -> list[Path]:
+    """Loss and K̃ over epochs, one colour per η, one line style per seed (the rise runs)."""
     apply_style()
     batch_size = int(runs["batch_size"].min()) if batch_size is None else batch_size
     part = runs[runs["batch_size"] == batch_size]
@@ -200,13 +202,16 @@ def figure_03(runs: pd.DataFrame, stem, batch_size: int | None = None) -> list[P
         raise ValueError(f"figure 03: no MLP runs with batch size {batch_size}; the runs have "
                          f"{sorted(runs['batch_size'].unique().tolist())}")
     colours = _lr_colours(part["lr"])
+    styles = dict(zip(sorted(part["init_seed"].unique()), ["-", "--", ":", "-."] * 4))
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2))
-    for lr, run in part.groupby("lr"):
+    for (lr, seed), run in part.groupby(["lr", "init_seed"]):
         run = run.sort_values("step")
         epoch = np.maximum(run["epoch"].to_numpy(), 0.5 * batch_size / run["num_examples"].iloc[0])
-        label = f"η = {lr:.3g}" + (" (diverged)" if (run["status"] == "diverged").any() else "")
-        axes[0].plot(epoch, _finite_loss(run["loss"].to_numpy(), 1e3), color=colours[float(lr)], lw=1, label=label)
-        axes[1].plot(epoch, run["K"].replace(np.inf, np.nan), color=colours[float(lr)], lw=1)
+        label = (f"η/B = {lr / batch_size:.3g}" + (" (diverged)" if (run["status"] == "diverged").any() else "")
+                 if seed == min(styles) else None)
+        kwargs = dict(color=colours[float(lr)], lw=1, ls=styles[seed])
+        axes[0].plot(epoch, _finite_loss(run["loss"].to_numpy(), 1e3), label=label, **kwargs)
+        axes[1].plot(epoch, run["K"].replace(np.inf, np.nan), **kwargs)
     axes[1].axhline(1.0, color="k", lw=0.6, ls="--")
     for ax, label in zip(axes, ("training loss", r"$\tilde K$")):
         ax.set_xscale("log")
@@ -214,7 +219,48 @@ def figure_03(runs: pd.DataFrame, stem, batch_size: int | None = None) -> list[P
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
     axes[0].legend(fontsize=6)
-    fig.suptitle(f"Figure 3. MLP, B = {batch_size}: loss and noise kernel norm over training", fontsize=9)
+    fig.suptitle(f"Figure 3. MLP, B = {batch_size}: loss and K̃ over training (line style: seed)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def figure_a4(points: pd.DataFrame, stem) -> list[Path]:
+    """Left: K̃, K̃_HD, K̃_tr at the MC divergence boundary η* against σ_loc (one point per seed,
+    line through the seed means); right: MC loss after T steps over the initial loss against K̃."""
+    apply_style()
+    summary = points.groupby(["localised_scale", "seed"], as_index=False).first()
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    for measure in ("K", "K_hd", "K_tr"):
+        column = f"{measure}_at_boundary"
+        colour = MEASURE_COLOURS[measure]
+        axes[0].plot(summary["localised_scale"], summary[column], "o", ms=3, color=colour, alpha=0.6)
+        mean = summary.groupby("localised_scale")[column].mean()
+        axes[0].plot(mean.index, mean.to_numpy(), "-", lw=1, color=colour, label=MEASURES[measure] + " at η*")
+    axes[0].axhline(1.0, color="k", lw=0.6, ls="--")
+    axes[0].set_xlabel(r"localisation $\sigma_{loc}$ ($J = \sqrt{D}[\mathrm{diag}(v)\,|\,0] + G$, $v_i \sim N(0, \sigma_{loc}^2)$)")
+    axes[0].set_ylabel("value at the MC divergence boundary η*")
+    axes[0].set_xscale("symlog", linthresh=1.0, linscale=1.5)
+    ticks = sorted(summary["localised_scale"].unique())
+    axes[0].set_xticks(ticks)
+    axes[0].set_xticklabels([f"{t:g}" for t in ticks], fontsize=7)
+    axes[0].xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axes[0].set_ylim(0, 1.3)
+    axes[0].legend(fontsize=6)
+    scales = sorted(points["localised_scale"].unique())
+    colours = dict(zip(scales, sns.color_palette("viridis", len(scales))))
+    for (scale, seed), part in points.groupby(["localised_scale", "seed"]):
+        part = part.sort_values("lr")
+        ratio = _finite_loss((part["loss_mc_mean"] / part["loss_initial"]).to_numpy(), 1e12)
+        axes[1].plot(part["K"], ratio, "-", lw=0.8, color=colours[scale],
+                     label=f"σ_loc = {scale:g}" if seed == part["seed"].min() and seed == points["seed"].min() else None)
+    axes[1].axhline(1.0, color="k", lw=0.6, ls=":")
+    axes[1].axvline(1.0, color="k", lw=0.6, ls="--")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel(r"$\tilde K$")
+    axes[1].set_ylabel(r"MC mean loss after $T$ steps / initial")
+    axes[1].legend(fontsize=6)
+    fig.suptitle("Appendix A.4: K̃ and its approximations at the Monte-Carlo divergence boundary η*, "
+                 "from delocalised (σ_loc = 0) to localised eigenvectors", fontsize=9)
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -309,11 +355,15 @@ def _save(fig, stem) -> list[Path]:
 
 def render(number: str, stem: str | os.PathLike, *, linear: list[str] = (), trajectories: list[str] = (),
            quadratic: list[str] = (), mlp: str | None = None, small_batch_sizes=None,
-           batch_size: int | None = None) -> list[Path]:
+           batch_size: int | None = None, localisation: list[str] = ()) -> list[Path]:
     """Draw figure ``number`` from the given input files (which ones each figure needs: :data:`FIGURES`)."""
     number = str(number).zfill(2)
     if number not in FIGURES:
         raise ValueError(f"figure number must be one of {', '.join(FIGURES)}, got {number!r}")
+    if number == "A4":
+        if not localisation:
+            raise ValueError("figure A4 needs --localisation tables")
+        return figure_a4(pd.concat([pd.read_parquet(f) for f in localisation], ignore_index=True), stem)
     need = {"01": "linear", "07": "linear", "08": "linear", "02": "quadratic", "09": "quadratic"}.get(number, "mlp")
     if need == "linear" and not linear:
         raise ValueError(f"figure {number} needs --linear sweep tables")

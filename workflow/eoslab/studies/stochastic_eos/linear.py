@@ -11,6 +11,12 @@ Jacobians (Appendix A.4; the scales are our choices, the paper's were lost):
 * ``localised`` — ``J = √D [diag(v) | 0] + G`` with ``v_i ~ N(0, σ_loc²)`` and the flat ``G``:
   extra weight on the diagonal of ``Θ̂``, eigenvectors localised in the coordinate basis.
 
+Appendix A.4's failure case (:func:`localisation_point`): the same localised family over a range of
+``σ_loc``, from 0 (flat, delocalised) to strongly localised, with the Monte-Carlo divergence
+boundary and K̃ measured exactly there.  K̃ is exact for the diagonal of ``M̃`` at both ends
+(Haar-like eigenvectors at large ``D``; coordinate eigenvectors, where ``M̃ = M``); in between the
+dropped off-diagonal ``M̃_αβ`` feed the instability and SGD diverges at K̃ well below 1.
+
 For each ``η`` of a sweep: ``ηλ_max/2``, λ_max(𝒯) (exact, on the range of Θ̂), K̃, K̃_HD, K̃_tr,
 the exact expected loss after ``T`` steps, ``E L_T = tr 𝒯ᵀ(z₀z₀ᵀ)/2D``, and the Monte-Carlo
 mean/median loss of ``R`` independent SGD runs (exactly ``B`` of ``D`` per step without
@@ -145,8 +151,44 @@ def expected_loss(spectrum: nk.NTKSpectrum, z0: np.ndarray, lr: float, batch_siz
     return float(np.trace(M)) / (2 * D)
 
 
+def localisation(spectrum: nk.NTKSpectrum) -> float:
+    """``D · mean_α Σ_i V_iα⁴`` (the mean inverse participation ratio of the eigenvectors × D): about 3
+    for Gaussian-random (delocalised) eigenvectors, ``D`` for coordinate vectors (fully localised)."""
+    return float(spectrum.num_samples * np.mean(np.diag(spectrum.coupling())))
+
+
+def measures_at(spectrum: nk.NTKSpectrum, lr: float, batch_size: int, coupling: np.ndarray | None = None,
+                radius: bool = True) -> dict:
+    """K̃, K̃_HD, K̃_tr (and λ_max(𝒯)) evaluated exactly at one η (NaN for a NaN η)."""
+    if not math.isfinite(lr):
+        return {"K": math.nan, "K_hd": math.nan, "K_tr": math.nan, **({"radius": math.nan} if radius else {})}
+    D = spectrum.num_samples
+    out = {"K": nk.noise_kernel_norm(spectrum, lr, batch_size, coupling),
+           "K_hd": nk.noise_kernel_norm_hd(spectrum.eigenvalues, lr, batch_size, D),
+           "K_tr": nk.noise_kernel_norm_trace(spectrum.trace, lr, batch_size, D)}
+    if radius:
+        out["radius"] = nk.second_moment_radius(spectrum, lr, batch_size)
+    return out
+
+
+def _radius_root_from_grid(spectrum: nk.NTKSpectrum, lrs: np.ndarray, radius: np.ndarray, batch_size: int) -> float:
+    """The root of λ_max(𝒯) = 1 by Brent's method, bracketed by the first grid step where the
+    sampled radius reaches 1 (NaN when the grid never does)."""
+    above = np.nonzero(np.asarray(radius) >= 1.0)[0]
+    if above.size == 0 or above[0] == 0:
+        return math.nan
+    i = above[0]
+    return nk.lr_at_radius_one(spectrum, batch_size, start=float(lrs[i - 1]), factor=float(lrs[i] / lrs[i - 1]))
+
+
 def sweep(setting: str, config: LinearConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The η sweep of one setting: ``(measures per η, MC loss trajectories per η)``."""
+    """The η sweep of one setting: ``(measures per η, MC loss trajectories per η)``.
+
+    Besides the per-η columns, every row carries the sweep's summary: the Monte-Carlo divergence
+    boundary ``eta_divergence_mc`` (:func:`divergence_boundary`), the measures evaluated exactly
+    there (``*_at_boundary``), the roots ``eta_radius_root`` (λ_max(𝒯) = 1) and ``eta_K_root``
+    (K̃ = 1) by root finding, and the eigenvectors' ``localisation``.
+    """
     rng = np.random.default_rng([config.seed, SETTINGS.index(setting)])
     D, P, B = config.num_samples, config.num_parameters, config.batch_size
     J = make_jacobian(setting, D, P, rng, config.localised_scale)
@@ -179,7 +221,70 @@ def sweep(setting: str, config: LinearConfig) -> tuple[pd.DataFrame, pd.DataFram
         trajectories.append(pd.DataFrame({"setting": setting, "lr": lr, "lr_fraction": fraction,
                                           "step": records[:, 0].astype(np.int64), "loss_mc_mean": records[:, 1],
                                           "loss_mc_median": records[:, 2]}))
-    return pd.DataFrame(rows), pd.concat(trajectories, ignore_index=True)
+    frame = pd.DataFrame(rows)
+    boundary = divergence_boundary(frame)
+    summary = {"eta_divergence_mc": boundary, "localised_scale": config.localised_scale if setting == "localised" else 0.0,
+               "localisation": localisation(spectrum),
+               "eta_radius_root": _radius_root_from_grid(spectrum, frame["lr"].to_numpy(), frame["radius"].to_numpy(), B),
+               "eta_K_root": nk.lr_at_noise_kernel_norm_one(spectrum, B)}
+    summary.update({f"{k}_at_boundary": v for k, v in measures_at(spectrum, boundary, B, coupling).items()})
+    for key, value in summary.items():
+        frame[key] = value
+    return frame, pd.concat(trajectories, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class LocalisationConfig:
+    """Appendix A.4's failure case: the localised Jacobian ``√D [diag(v) | 0] + G`` over a range of
+    ``σ_loc`` (0 = flat, delocalised; large = nearly coordinate eigenvectors)."""
+
+    num_samples: int = 100
+    num_parameters: int = 200
+    batch_size: int = 2
+    seeds: tuple = (0, 1)
+    lr_factors: tuple = ()          # η in units of the root of λ_max(𝒯) = 1
+    steps: int = 1000
+    replicas: int = 100
+
+
+def localisation_point(scale: float, config: LocalisationConfig) -> pd.DataFrame:
+    """For one ``σ_loc`` and each seed: the root of λ_max(𝒯) = 1, Monte-Carlo SGD at η = factor × root,
+    the MC divergence boundary η* and K̃, K̃_HD, K̃_tr evaluated exactly at η* (one row per η)."""
+    D, P, B = config.num_samples, config.num_parameters, config.batch_size
+    frames = []
+    for seed in config.seeds:
+        rng = np.random.default_rng([seed, SETTINGS.index("localised"), 7])
+        J = rng.normal(size=(D, P)) * math.sqrt(D / P)
+        J[:, :D] += math.sqrt(D) * np.diag(rng.normal(size=D) * scale)
+        z0 = -rng.normal(size=D)
+        ntk = J @ J.T / D
+        spectrum = nk.NTKSpectrum.from_ntk(ntk)
+        coupling = spectrum.coupling()
+        eta_K = nk.lr_at_noise_kernel_norm_one(spectrum, B)
+        root = nk.lr_at_radius_one(spectrum, B, start=eta_K)
+        rows = []
+        for index, factor in enumerate(config.lr_factors):
+            lr = root * factor
+            final, _ = monte_carlo_sgd(ntk, z0, lr, B, config.steps, config.replicas,
+                                       seed=seed * 100_003 + 1000 + index)
+            rows.append({"localised_scale": scale, "seed": seed, "lr": lr, "lr_factor": factor,
+                         "loss_initial": float(z0 @ z0) / (2 * D), "loss_mc_mean": float(final.mean()),
+                         "loss_mc_median": float(np.median(final)),
+                         "diverged_fraction": float(1.0 - np.isfinite(final).mean()),
+                         **measures_at(spectrum, lr, B, coupling, radius=False)})
+        frame = pd.DataFrame(rows)
+        boundary = divergence_boundary(frame)
+        summary = {"eta_divergence_mc": boundary, "eta_radius_root": root, "eta_K_root": eta_K,
+                   "localisation": localisation(spectrum), "lambda_max": spectrum.lambda_max,
+                   "ntk_trace": spectrum.trace, "lr_lambda_max_half_at_boundary": boundary * spectrum.lambda_max / 2,
+                   "num_samples": D, "num_parameters": P, "batch_size": B, "steps": config.steps,
+                   "replicas": config.replicas}
+        summary.update({f"{k}_at_boundary": v for k, v in measures_at(spectrum, boundary, B, coupling).items()})
+        summary.update({f"{k}_at_root": v for k, v in measures_at(spectrum, root, B, coupling, radius=False).items()})
+        for key, value in summary.items():
+            frame[key] = value
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def crossing(x: np.ndarray, y: np.ndarray, level: float = 1.0) -> float:

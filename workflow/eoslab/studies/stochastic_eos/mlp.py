@@ -104,6 +104,7 @@ class RunConfig:
     init_seed: int = 0
     batch_seed: int = 0
     measurements: int = 40
+    gain: float | None = None       # Xavier gain; None: the activation's (5/3 for tanh)
 
 
 def measurement_steps(steps: int, measurements: int) -> list[int]:
@@ -155,7 +156,7 @@ def train(data_path: str | os.PathLike, config: RunConfig, out_dir: str | os.Pat
         raise ValueError(f"need lr > 0 and steps >= 1, got lr={config.lr}, steps={config.steps}")
     model = build_model({"input_dim": X.shape[1], "output_dim": 1, "depth": 3, "width": config.width,
                          "activation": config.activation, "init": "xavier", "init_seed": config.init_seed,
-                         "dtype": "float64"})
+                         "dtype": "float64", **({} if config.gain is None else {"gain": config.gain})})
     generator = torch.Generator().manual_seed(config.batch_seed)
     checkpoints = set(measurement_steps(config.steps, config.measurements))
     rows, status, message = [], "finished", ""
@@ -185,7 +186,7 @@ def train(data_path: str | os.PathLike, config: RunConfig, out_dir: str | os.Pat
             break
     frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
     for key, value in asdict(config).items():
-        frame[key] = value
+        frame[key] = math.nan if value is None else value
     frame["num_examples"] = N
     write_parquet(out_dir / "log.parquet", frame)
     summary = {"status": status, "message": message, "config": asdict(config), "data": str(data_path),
@@ -217,3 +218,55 @@ def final_rows(runs: pd.DataFrame) -> pd.DataFrame:
     finite = runs[np.isfinite(runs["loss"])]
     last = finite.sort_values("step").groupby(keys, as_index=False).tail(1)
     return last.sort_values(keys).reset_index(drop=True)
+
+
+#: A run "reaches the EOS" when its final ηλ_max/2 is in this band (the paper's Figure 4: "stabilizes
+#: at the deterministic EOS, 2/η").
+EOS_BAND = (0.9, 1.1)
+
+
+def run_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: K̃ at the start, its peak (and the epoch), at the end; whether it started below
+    1, crossed 1, came back below 1 after the first crossing, how often it crossed 1 upwards (measured
+    points only) and whether it ended below 1 without diverging (``figure3_picture``: the paper's
+    Figure 3, "initially increasing, attains values above 1, but eventually stabilizes below");
+    ``ηλ_max/2`` at the start, its
+    maximum and at the end, whether the final value is at the EOS (:data:`EOS_BAND`) and from which
+    side the run got there (``from below``: started below the band; ``from above``: started above;
+    ``started there``; ``not reached``)."""
+    keys = ["batch_size", "lr", "init_seed", "batch_seed"]
+    extra = [k for k in ("gain",) if k in runs.columns]
+    rows = []
+    for key, run in runs.groupby(keys):
+        run = run.sort_values("step")
+        # K̃ is +inf while ηλ_max ≥ 2 (a run started above the EOS): those rows count (as above 1)
+        finite = run[np.isfinite(run["loss"]) & ~np.isnan(run["K"])]
+        if finite.empty:
+            continue
+        first, last = finite.iloc[0], finite.iloc[-1]
+        peak = finite.loc[finite["K"].idxmax()]
+        K = finite["K"].to_numpy()
+        above = K > 1
+        crossed = bool(first["K"] < 1 and above.any())
+        after_cross = finite.iloc[int(np.argmax(above)) + 1:] if crossed else finite.iloc[:0]
+        back = after_cross[after_cross["K"] < 1]
+        returned = bool(len(back))
+        up_crossings = int(np.sum(~above[:-1] & above[1:]))
+        x = (finite["lr_lambda_max"] / 2).to_numpy()
+        x0, x_final = float(x[0]), float(x[-1])
+        status = str(run["status"].iloc[0])
+        at_eos = status != "diverged" and EOS_BAND[0] <= x_final <= EOS_BAND[1]
+        side = ("not reached" if not at_eos else "from below" if x0 < EOS_BAND[0]
+                else "from above" if x0 > EOS_BAND[1] else "started there")
+        rows.append({**dict(zip(keys, key)), **{k: float(run[k].iloc[0]) for k in extra},
+                     "lr_over_batch": key[1] / key[0], "status": status, "epochs": float(last["epoch"]),
+                     "K_initial": float(first["K"]), "K_peak": float(peak["K"]), "epoch_of_peak": float(peak["epoch"]),
+                     "K_final": float(last["K"]), "K_tr_final": float(last["K_tr"]),
+                     "starts_below_1": bool(first["K"] < 1), "crosses_1": crossed, "returns_below_1": returned,
+                     "epoch_of_return": float(back["epoch"].iloc[0]) if returned else math.nan,
+                     "up_crossings": up_crossings, "ends_below_1": bool(last["K"] < 1),
+                     "figure3_picture": bool(crossed and returned and last["K"] < 1 and status != "diverged"),
+                     "loss_initial": float(first["loss"]), "loss_final": float(last["loss"]),
+                     "half_eos_initial": x0, "half_eos_max": float(x.max()), "half_eos_final": x_final,
+                     "reaches_eos": bool(at_eos), "eos_side": side})
+    return pd.DataFrame(rows)
