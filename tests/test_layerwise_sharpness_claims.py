@@ -80,9 +80,10 @@ def test_chapter4_rows(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # Tables 4.1 and 4.2 at the thesis's scale (R = 10, T = 100, β = 1.01, float32, 3 × 10, n = 100,
-# d = 10): the linear and tanh rows of both tables, about 10 s together on an idle core (the ReLU and
-# sigmoid rows take 3–5× longer and are left to `snakemake … table_4_{1,2}.md --configfile
-# config/paper/layerwise_sharpness.yaml`, 27 s on 2 cores).  Recorded per-run values: this machine,
+# d = 10): the linear and tanh rows of both tables, the faster half of the 27 s all eight take on 2
+# quiet cores (28–168 s per row on a 2-core machine shared by ~20 processes; the ReLU and sigmoid rows
+# take longer and are left to `snakemake … table_4_{1,2}.md --configfile
+# config/paper/layerwise_sharpness.yaml`).  Recorded per-run values: this machine,
 # docs/layerwise_sharpness.md.
 # ---------------------------------------------------------------------------------------------
 
