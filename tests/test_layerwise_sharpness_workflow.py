@@ -94,6 +94,7 @@ def test_paper_config_builds_every_figure_and_both_tables():
     # 26 constant-η runs + 12 synthetic and 14 CIFAR-10 scheme runs; 3 settings × 4 activations × 17 points.
     assert counts["ls_trajectory"] == 52 and counts["ls_maxstep"] == 204
     assert counts["ls_figure"] == 25 and counts["ls_table"] == 2 and counts["ls_cifar10_pool"] == 1
+    assert counts["ls_claims"] == 1                   # tables/claims.{csv,md} is one of the `all` targets
 
 
 @needs_snakemake

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from eoslab.sam import sam_edge
-from eoslab.studies.sam_edge.claims import claims_table, statements, write_claims
+from eoslab.studies.sam_edge.claims import CLAIMS, claims_table, statements, verdict_rows, write_claims
+from eoslab.verdicts import judge, read_claims
 from eoslab.studies.sam_edge.experiment import LOG_COLUMNS
 from eoslab.studies.sam_edge.figures import FIGURES, render_figure
 
@@ -59,10 +60,31 @@ def test_statements_and_files(aggregate, tmp_path):
     rows = {r["statement"][:20]: r for r in statements(table, {"mlp": 0.1})}
     at_edge = next(r for key, r in rows.items() if key.startswith("SAM operates"))
     assert at_edge["reproduced"] == "1.02 (1 run)" and at_edge["diverged_runs"] == "η=1 ρ=0.1"
-    csv, md = write_claims(table, {"mlp": 0.1}, tmp_path / "claims.csv", tmp_path / "claims.md", 0.25)
-    assert pd.read_csv(csv).shape[0] == 4
-    text = md.read_text()
+    csv, md, per_run_csv, per_run_md = write_claims(table, {"mlp": 0.1}, tmp_path / "claims", 0.25, "c.yaml")
+    assert pd.read_csv(per_run_csv).shape[0] == 4 and per_run_csv.name == "claims_per_run.csv"
+    text = per_run_md.read_text()
     assert "Diverged runs (left out, as in the paper): η=1 ρ=0.1" in text and "\\|λ₁\\|" in text
+    shared = read_claims(csv)
+    assert len(shared) == len(CLAIMS) and set(shared["config"]) == {"c.yaml"}
+    assert md.read_text().startswith("# sam_edge claims (c.yaml)")
+
+
+def test_verdicts_follow_the_rule(aggregate):
+    """Every row's verdict is the rule's on its numbers; experiments the config lacks are "not run"."""
+    rows = {r["claim"]: r for r in verdict_rows(claims_table(aggregate), {"mlp": 0.1}, "c.yaml", 0.25)}
+    by_id = {c.claim: c for c in CLAIMS}
+    for claim_id, row in rows.items():
+        assert judge(by_id[claim_id], row["measured"], row["min"], row["max"], row["n"]) == row["verdict"]
+    # SAM at η = 0.5 sits at 1.02 × S (the η = 1 SAM run diverged and is named in the note)
+    assert rows["mlp_sam_at_edge"]["verdict"] == "reproduced" and rows["mlp_sam_at_edge"]["n"] == 1
+    assert "η=1 ρ=0.1" in rows["mlp_sam_at_edge"]["note"]
+    # GD at η = 0.5 has λ₁ = 3.8 = 0.95 × 2/η, at η = 1 0.5: the max (0.95) is at the edge
+    assert rows["mlp_gd_at_edge"]["verdict"] == "reproduced" and rows["mlp_gd_at_edge"]["measured"] == pytest.approx(0.95)
+    # S/(2/η) ≈ 0.27 here, λ₁(SAM)/λ₁(GD) ≈ 0.27: smaller, but not an order of magnitude
+    assert rows["mlp_sam_vs_gd_sharpness"]["verdict"] == "partial"
+    assert rows["mlp_top3_close"]["verdict"] == "reproduced"            # λ₃ = 0.9 λ₁
+    assert rows["cnn_sam_at_edge"]["verdict"] == "not run" and "not in this configuration" in rows["cnn_sam_at_edge"]["note"]
+    assert rows["mlp_sam_edge_more_etas"]["verdict"] == "not reproduced"  # both at their edge at η = 0.5: 1 − 1 = 0
 
 
 @pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06"])

@@ -87,6 +87,24 @@ if "layerwise_sharpness" in config:
             "eoslab study layerwise_sharpness table {wildcards.name} --inputs {input} --out {params.out}"
             " {params.settings} > {log} 2>&1"
 
+    rule ls_claims:
+        input:
+            **ls_claims_inputs(),
+        output:
+            csv=report(f"{LS_ROOT}/tables/claims.csv", caption="../report/layerwise_sharpness/claims.rst",
+                       category="layerwise_sharpness", subcategory="claims"),
+            md=f"{LS_ROOT}/tables/claims.md",
+        params:
+            config=shlex.quote(config_source()),
+            out=lambda w, output: output.csv.removesuffix(".csv"),
+        log:
+            f"{LS_ROOT}/logs/tables/claims.log",
+        conda:
+            "../../envs/plot.yaml"
+        shell:
+            "eoslab study layerwise_sharpness claims --trajectories {input.trajectories} --maxstep {input.maxstep}"
+            " --config {params.config} --out {params.out} > {log} 2>&1"
+
     rule ls_figure:
         input:
             ls_figure_inputs,
@@ -107,6 +125,7 @@ if "layerwise_sharpness" in config:
             "eoslab study layerwise_sharpness figure {wildcards.name} --inputs {input} --out {params.out} > {log} 2>&1"
 
     STUDY_TARGETS["layerwise_sharpness"] = [
+        f"{LS_ROOT}/tables/claims.csv", f"{LS_ROOT}/tables/claims.md",
         *[f"{LS_ROOT}/tables/{name}.{ext}" for name in ls_catalog.selected_tables(LS) for ext in ("csv", "md")],
         *[f"{LS_ROOT}/figures/{name}.{ext}" for name in ls_catalog.selected_figures(LS) for ext in ("pdf", "png")],
     ]

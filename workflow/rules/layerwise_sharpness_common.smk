@@ -7,10 +7,13 @@
 #   LS_ROOT/data/cifar10/pool.npz|json           the CIFAR-10 pool (rule ls_cifar10_pool; paper config only)
 #   LS_ROOT/figures/fig_3_1.pdf|png …             one file target per thesis figure (rule ls_figure)
 #   LS_ROOT/tables/table_4_1.csv|md …            Tables 4.1 and 4.2 beside the thesis's values (rule ls_table)
+#   LS_ROOT/tables/claims.csv|md                 the thesis's statements judged (rule ls_claims, eoslab.verdicts)
 #
 # Which runs a figure or table shows is eoslab.studies.layerwise_sharpness.catalog (no torch import),
 # so asking for one figure builds only its runs.
 if "layerwise_sharpness" in config:
+    import shlex
+
     from eoslab.studies.layerwise_sharpness import catalog as ls_catalog  # noqa: E402
 
     LS = study_config("layerwise_sharpness")
@@ -37,6 +40,20 @@ if "layerwise_sharpness" in config:
         if spec.kind == "maxstep":
             return [ls_maxstep_path(p) for p in ls_catalog.figure_points(w.name, LS)]
         return [ls_trajectory_path(r) for r in ls_catalog.figure_runs(w.name, LS)]
+
+    def ls_claims_inputs():
+        """Every synthetic-data run of the figures and tables this config builds (the claims read them)."""
+        runs, points = {}, {}
+        for name in ls_catalog.selected_figures(LS):
+            spec = ls_catalog.FIGURES[name]
+            if spec.kind == "maxstep":
+                points.update({p.key: p for p in ls_catalog.figure_points(name, LS) if p.dataset == "synthetic"})
+            else:
+                runs.update({r.key: r for r in ls_catalog.figure_runs(name, LS) if r.dataset == "synthetic"})
+        for name in ls_catalog.selected_tables(LS):
+            points.update({p.key: p for p in ls_catalog.table_points(name, LS)})
+        return {"trajectories": [ls_trajectory_path(r) for _, r in sorted(runs.items())],
+                "maxstep": [ls_maxstep_path(p) for _, p in sorted(points.items())]}
 
     def ls_subcategory(name):
         return "Appendix A" if name.startswith("fig_a") else f"Chapter {name.split('_')[1]}"

@@ -4,7 +4,8 @@
 #   R/runs/{experiment}/lr{lr}_rho{rho}/finished.json       <- sam_edge_train    (GPU; one per η × ρ)
 #   R/aggregate/{experiment}.parquet                        <- sam_edge_aggregate
 #   R/figures/figNN.{pdf,png}, NN = 01 … 16                 <- sam_edge_figure   (01: Figure 1, no data)
-#   R/tables/claims.{csv,md}                                <- sam_edge_claims
+#   R/tables/claims.{csv,md}, R/tables/claims_per_run.{csv,md}  <- sam_edge_claims (the shared
+#                                                              claims table of eoslab.verdicts; per-run numbers)
 #
 # with R = {results}/sam_edge and experiment one of mlp, cnn, transformer (the keys of the
 # section's `experiments`).  A training job's declared output is a copy of the run's status.json
@@ -99,9 +100,12 @@ if "sam_edge" in config:
             csv=report(f"{SE_ROOT}/tables/claims.csv", caption="../report/sam_edge/claims.rst", category="sam_edge",
                        subcategory="claims"),
             md=f"{SE_ROOT}/tables/claims.md",
+            per_run_csv=f"{SE_ROOT}/tables/claims_per_run.csv",
+            per_run_md=f"{SE_ROOT}/tables/claims_per_run.md",
         params:
             figure_rho=shlex.quote(json.dumps({name: se_figure_rho(name) for name in SE_EXPERIMENTS})),
             final_fraction=SE["final_fraction"],
+            config=shlex.quote(config_source()),
             out=lambda w, output: output.csv.removesuffix(".csv"),
         log:
             f"{SE_ROOT}/logs/claims.log",
@@ -109,6 +113,7 @@ if "sam_edge" in config:
             "../../envs/plot.yaml"
         shell:
             "eoslab study sam_edge claims --aggregates {input} --figure-rho {params.figure_rho}"
-            " --final-fraction {params.final_fraction} --out {params.out} > {log} 2>&1"
+            " --final-fraction {params.final_fraction} --config {params.config} --out {params.out} > {log} 2>&1"
 
-    STUDY_TARGETS["sam_edge"] = [*se_figures(), f"{SE_ROOT}/tables/claims.csv", f"{SE_ROOT}/tables/claims.md"]
+    STUDY_TARGETS["sam_edge"] = [*se_figures(), *[f"{SE_ROOT}/tables/{name}.{ext}" for name in ("claims", "claims_per_run")
+                                                  for ext in ("csv", "md")]]

@@ -5,6 +5,8 @@
   maxstep --point KEY --out FILE.parquet     Chapter 4: Algorithm 2's R runs at one point
   table table_4_1|table_4_2 --inputs ... --out STEM    CSV + Markdown beside the thesis's values
   figure NAME --inputs ... --out STEM                  PDF + PNG (NAME: fig_3_1 … fig_4_7, fig_a_1 … fig_a_10)
+  claims --trajectories ... --maxstep ... --config FILE --out STEM    the thesis's statements judged
+                                             (STEM.csv + STEM.md, the shared format of eoslab.verdicts)
 
 Run keys are described in eoslab.studies.layerwise_sharpness.catalog (e.g. synthetic_tanh_d3_w10_lr0.08,
 synthetic_full_tanh_d3_w10_n100).  Exit status 2: bad input, with a message naming it.
@@ -87,6 +89,14 @@ def _table(args) -> int:
     return 0
 
 
+def _claims(args) -> int:
+    from .claims import write
+
+    paths = write(args.trajectories, args.maxstep, args.out, args.config)
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
 def _figure(args) -> int:
     from .figures import render
 
@@ -124,10 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("name", choices=FIGURE_ORDER)
     figure.add_argument("--inputs", nargs="+", required=True, help="the run files the figure shows, in catalog order")
     figure.add_argument("--out", required=True, help="output stem (writes STEM.pdf and STEM.png)")
+    claims = sub.add_parser("claims", help="the thesis's quantitative statements judged (eoslab.verdicts)")
+    claims.add_argument("--trajectories", nargs="*", default=[], help="trajectory run files (Chapter 3)")
+    claims.add_argument("--maxstep", nargs="*", default=[], help="max-step point files (Chapter 4)")
+    claims.add_argument("--config", default="", help="the config file the runs came from (written in every row)")
+    claims.add_argument("--out", required=True, help="output stem (writes STEM.csv and STEM.md)")
     return parser
 
 
-COMMANDS = {"trajectory": _trajectory, "maxstep": _maxstep, "table": _table, "figure": _figure}
+COMMANDS = {"trajectory": _trajectory, "maxstep": _maxstep, "table": _table, "figure": _figure, "claims": _claims}
 
 
 def main(argv: list[str]) -> int:

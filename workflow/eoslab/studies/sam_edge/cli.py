@@ -7,7 +7,7 @@
       --out results/x/runs/mlp/lr1_rho0.1
   eoslab study sam_edge aggregate --runs results/x/runs/mlp/* --out results/x/aggregate/mlp.parquet
   eoslab study sam_edge claims --aggregates results/x/aggregate/*.parquet \\
-      --figure-rho '{"mlp": 0.1}' --out results/x/tables/claims
+      --figure-rho '{"mlp": 0.1}' --config config/cpu/sam_edge.yaml --out results/x/tables/claims
   eoslab study sam_edge figure 03 --aggregate results/x/aggregate/mlp.parquet --rho 0.1 \\
       --out results/x/figures/fig03
 
@@ -86,7 +86,7 @@ def _claims(args) -> int:
 
     frame = pd.concat([read_aggregate(p) for p in args.aggregates], ignore_index=True)
     table = claims_table(frame, args.final_fraction)
-    paths = write_claims(table, args.figure_rho, f"{args.out}.csv", f"{args.out}.md", args.final_fraction)
+    paths = write_claims(table, args.figure_rho, args.out, args.final_fraction, args.config)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -137,13 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--out", required=True, help="output .parquet")
     aggregate.set_defaults(run=_aggregate)
 
-    claims = commands.add_parser("claims", help="§4's statements as numbers (claims.csv and claims.md)")
+    claims = commands.add_parser("claims", help="§4's statements judged (claims.csv/.md, the shared format of "
+                                                "eoslab.verdicts) and per run (claims_per_run.csv/.md)")
     claims.add_argument("--aggregates", nargs="+", required=True, help="the experiments' aggregate tables")
     claims.add_argument("--figure-rho", dest="figure_rho", type=_settings, default={},
                         help='JSON: experiment -> the ρ its figures show, e.g. {"mlp": 0.1}')
     claims.add_argument("--final-fraction", dest="final_fraction", type=float, default=0.25,
                         help="the final window: this fraction of the eigenvalue steps (default 0.25)")
-    claims.add_argument("--out", required=True, help="output stem (.csv and .md are written)")
+    claims.add_argument("--config", default="",
+                        help="the config file the runs came from (written in every row of the claims table)")
+    claims.add_argument("--out", required=True,
+                        help="output stem: STEM.csv, STEM.md, STEM_per_run.csv and STEM_per_run.md are written")
     claims.set_defaults(run=_claims)
 
     figure = commands.add_parser("figure", help="one of Figures 1–16 (.pdf and .png)")
