@@ -18,9 +18,10 @@
   eoslab study NAME COMMAND ...
       a companion study's own commands (eoslab.studies.NAME.cli; eoslab study NAME --help)
 
-Exit status: 0 success (training converged or reached max_iterations), 2 bad
-input (the message names the key or file), 3 training diverged, 143 interrupted
-by SIGTERM (rerun the same command to resume).
+Exit status: 0 success (training converged or reached max_iterations; also
+diverged with train --diverged-ok), 2 bad input (the message names the key or
+file; also: another process holds the run directory), 3 training diverged, 143
+interrupted by SIGTERM (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def _add_train_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output directory of the run (required)")
     parser.add_argument("--config", help="YAML or JSON file of the settings below (flags override it)")
     parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    parser.add_argument("--diverged-ok", action="store_true",
+                        help="exit 0 when the run diverges (its status.json says diverged): a diverged run is a "
+                             "result, which the workflow records instead of failing the job (default: exit 3)")
     add_dataclass_flags(parser.add_argument_group("training settings"), TrainConfig)
 
 
@@ -60,7 +64,13 @@ def _train(args: argparse.Namespace) -> int:
     if "data" not in values:
         raise ConfigError("no data file: pass --data FILE.npz or set 'data' in --config")
     config = TrainConfig.from_dict(values)
-    status = train(config, args.out, progress=not args.no_progress)
+    try:
+        status = train(config, args.out, progress=not args.no_progress)
+    except TrainingDiverged as error:
+        if not args.diverged_ok:
+            raise
+        print(f"{args.out}: diverged — {error} (exit 0: --diverged-ok)")
+        return 0
     print(f"{args.out}: {status['status']} — {status['message']}")
     return 0
 
