@@ -15,6 +15,9 @@
       per-run tables -> aggregates -> Tables 1-3, the claims table, Figures 1-42
       (of jacobian_alignment, Lowell & Kastner 2024; the same as
       eoslab study jacobian_alignment analyze | aggregate | table | figure)
+  eoslab status [ROOT] | status --figure RUN_DIR --out STEM
+      the runs under a results root (status, iterations, loss, checkpoint age), or
+      one run's training curves
   eoslab study NAME COMMAND ...
       a companion study's own commands (eoslab.studies.NAME.cli; eoslab study NAME --help)
 
@@ -176,7 +179,41 @@ def _study(args: argparse.Namespace) -> int:
     return module.main(args.rest)
 
 
-COMMANDS = {"study": _study, "train": _train, "data": _data, **jacobian_alignment_cli.COMMANDS}
+def _add_status_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status", help="the runs under a results root, or one run's training curves (--figure)",
+        description="Without --figure: a table of every run directory under ROOT (study, data set, criterion, "
+                    "size, seeds, status, iterations, final loss, checkpoint age). A run whose status.json says "
+                    "running but which no process holds is shown as died. With --figure RUN_DIR --out STEM: that "
+                    "run's loss against its threshold, top eigenvalues and lambda_min, and time step over "
+                    "iterations, from its log.parquet.")
+    parser.add_argument("root", nargs="?", default="results",
+                        help="results root or any folder above run directories (default: results)")
+    parser.add_argument("--figure", metavar="RUN_DIR", help="draw this run's training curves instead of the table")
+    parser.add_argument("--out", help="with --figure: path without extension (.pdf and .png are written)")
+    parser.add_argument("--csv", help="also write the table to this CSV file")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .runstatus import format_table, run_figure, run_table
+
+    if args.figure:
+        if not args.out:
+            raise ConfigError("--figure needs --out STEM")
+        print("wrote " + ", ".join(map(str, run_figure(args.figure, args.out))))
+        return 0
+    from pathlib import Path
+
+    if not Path(args.root).is_dir():
+        raise ConfigError(f"{args.root} is not a directory")
+    table = run_table(args.root)
+    print(format_table(table))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+COMMANDS = {"study": _study, "train": _train, "data": _data, "status": _status, **jacobian_alignment_cli.COMMANDS}
 
 
 def configure_logging(verbose: bool) -> None:
@@ -200,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_data_parser(subparsers)
     # The first paper's analysis and results commands, also reached as `eoslab study jacobian_alignment ...`.
     jacobian_alignment_cli.add_commands(subparsers)
+    _add_status_parser(subparsers)
     _add_study_parser(subparsers)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

@@ -61,6 +61,21 @@ class RunLock:
         except (OSError, ValueError):
             return {}
 
+    @classmethod
+    def held_by(cls, root: str | os.PathLike) -> dict | None:
+        """The holder (``{"pid", "host", ...}``) if some process holds the lock of run ``root``, else None.
+        Creates nothing."""
+        path = Path(root) / ".lock"
+        if not path.exists():
+            return None
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return cls.holder(path) or {"pid": "?", "host": "?"}
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
     def acquire(self) -> "RunLock":
         self.root.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")

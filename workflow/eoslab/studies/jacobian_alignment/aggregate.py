@@ -81,13 +81,14 @@ def run_label(run) -> str:
 
 def usable_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The rows of the runs the figures and tables use (all but diverged ones) and a note saying which
-    runs they used and which were left out, and why ("" when every run converged)."""
+    runs they used and which were left out, and why ("" when every run converged, or when the table
+    predates the status column)."""
     frame = with_status(frame)
     runs = frame.drop_duplicates(RUN_KEYS)[RUN_KEYS + ["status"]]
     left_out = runs[runs["status"].isin(EXCLUDED_STATUSES)]
     used = runs[~runs["status"].isin(EXCLUDED_STATUSES)]
     parts = []
-    if len(left_out) or (used["status"] != "converged").any():
+    if len(left_out) or (~used["status"].isin(["converged", "unknown"])).any():
         counts = used["status"].value_counts()
         parts.append(f"{len(used)} of {len(runs)} runs used ("
                      + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
