@@ -159,3 +159,54 @@ def test_interrupted_analysis_resumes_from_its_partial_results(tmp_path, blob_da
     assert not (tmp_path / "run.parquet.partial").exists()
     pd.testing.assert_frame_equal(frame[frame.iteration <= 2], reference[reference.iteration <= 2])
     np.testing.assert_allclose(frame["value"], reference["value"], rtol=1e-6, atol=1e-9)
+
+
+# --- Faults (issue 24, docs/reliability.md) -------------------------------------------------------------
+
+
+def test_truncated_snapshot_names_the_file_and_the_run(tmp_path, blob_data, capsys):
+    data, run = _train_tiny_run(tmp_path, blob_data)
+    snapshot = run / "snapshots" / "0000003.pt"
+    blob = snapshot.read_bytes()
+    snapshot.write_bytes(blob[: len(blob) // 3])
+    assert main(["analyze", str(run), "--out", str(tmp_path / "a.parquet"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(snapshot) in err and f"of run {run}" in err and "Traceback" not in err
+
+
+def test_analysis_of_a_run_a_trainer_holds_is_refused(tmp_path, blob_data, capsys):
+    from eoslab.rundir import RunPaths
+
+    data, run = _train_tiny_run(tmp_path, blob_data)
+    with RunPaths(run).lock("train"):
+        assert main(["analyze", str(run), "--out", str(tmp_path / "a.parquet"), "--no-progress"]) == 2
+    assert "in use by another process" in capsys.readouterr().err
+
+
+def test_diverged_run_is_analysed_up_to_its_last_finite_snapshot_and_the_status_reaches_the_aggregate(
+        tmp_path, blob_data):
+    from eoslab.studies.jacobian_alignment.aggregate import aggregate, usable_runs
+
+    data = blob_data(n=40, d=6, c=3)
+    data.with_suffix(".json").write_text(json.dumps({"dataset": "blobs", "size": 40, "subset_seed": 5}))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--depth", "2", "--width", "8",
+                 "--integrator", "gradient_descent", "--lr", "1e6", "--criterion", "mse", "--snapshot-every", "1",
+                 "--no-progress", "--diverged-ok"]) == 0
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "diverged"
+    out = tmp_path / "diverged.parquet"
+    assert main(["analyze", str(run), "--out", str(out), "--no-progress", "--eig-method", "krylov"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["status"] == "diverged" and card["skipped_snapshots"]
+    frame = pd.read_parquet(out)
+    assert frame["iteration"].max() < status["iteration"]
+    _, good = _train_tiny_run(tmp_path / "g", blob_data)
+    good_out = tmp_path / "good.parquet"
+    assert main(["analyze", str(good), "--out", str(good_out), "--no-progress", "--subset-seed", "6"]) == 0
+    analysis, training = aggregate([out, good_out])
+    assert set(analysis.groupby("subset_seed")["status"].first()) == {"diverged", "max_iterations"}
+    assert set(training["status"]) == {"diverged", "max_iterations"}
+    used, note = usable_runs(analysis)
+    assert set(used["status"]) == {"max_iterations"}
+    assert "left out as diverged: blobs/mse D=40 s5 i0" in note and "stopped at max_iterations" in note

@@ -95,3 +95,53 @@ def test_threads_flag_sets_torchs_pool_and_matplotlib_logs_only_warnings(tmp_pat
     finally:
         torch.set_num_threads(before)
     assert logging.getLogger("matplotlib.mathtext").getEffectiveLevel() == logging.WARNING
+
+
+def test_status_lists_runs_and_draws_one(tmp_path, blob_data, capsys):
+    """eoslab status ROOT: one row per run with its status (a 'running' run no process holds is 'died');
+    --figure: the run's training curves."""
+    import json
+
+    from eoslab.cli import main
+
+    data = blob_data()
+    data.with_suffix(".json").write_text(json.dumps({"dataset": "blobs", "size": 60, "subset_seed": 3}))
+    run = tmp_path / "study" / "runs" / "blobs" / "a"
+    assert main(["train", "--data", str(data), "--out", str(run), "--depth", "2", "--width", "8",
+                 "--max-iterations", "4", "--no-progress"]) == 0
+    dead = tmp_path / "study" / "runs" / "blobs" / "b"
+    assert main(["train", "--data", str(data), "--out", str(dead), "--depth", "2", "--width", "8",
+                 "--max-iterations", "4", "--no-progress", "--init-seed", "1"]) == 0
+    (dead / "status.json").write_text(json.dumps({"status": "running", "message": "training", "iteration": 2}))
+    capsys.readouterr()
+    assert main(["status", str(tmp_path), "--csv", str(tmp_path / "runs.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "max_iterations" in out and "died" in out and "blobs" in out
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "runs.csv")
+    assert table["study"].tolist() == ["study", "study"] and table["subset_seed"].tolist() == [3, 3]
+    assert table["iterations"].tolist() == [4, 2]
+    assert main(["status", "--figure", str(run), "--out", str(tmp_path / "curves")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").exists()
+
+
+def test_every_option_of_the_results_commands_has_help():
+    import argparse
+
+    from eoslab.cli import main
+
+    for command in (["aggregate"], ["table"], ["figure"], ["status"], ["train"], ["analyze"]):
+        try:
+            main([*command, "--help"])
+        except SystemExit:
+            pass
+    from eoslab import cli
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    cli.jacobian_alignment_cli.add_commands(sub)
+    cli._add_status_parser(sub)
+    for name, subparser in sub.choices.items():
+        for action in subparser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings} has no help text"

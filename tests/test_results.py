@@ -417,3 +417,73 @@ def test_claims_notes_say_when_runs_did_not_converge():
     assert "1 of 2 runs did not converge (1 max_iterations)" in table.loc["max_share_H", "note"]
     assert "computed only from runs that did not converge" in table.loc["stable_lr_mse", "note"]
     assert "did not converge" not in table.loc["stable_lr_cross_entropy", "note"]
+
+
+def test_claims_leave_diverged_runs_out():
+    from eoslab.studies.jacobian_alignment.claims import claims_table
+
+    frame = hand_made_table()
+    status = {("dice", "cross_entropy"): "converged", ("cifar10", "mse"): "diverged"}
+    frame["status"] = [status[(d, c)] for d, c in zip(frame["dataset"], frame["criterion"])]
+    both = claims_table(hand_made_table(), None, transient=10).set_index("claim")
+    table = claims_table(frame, None, transient=10).set_index("claim")
+    assert both.loc["max_share_H", "n"] == 2 and table.loc["max_share_H", "n"] == 1
+    assert "1 diverged run(s) left out" in table.loc["max_share_H", "note"]
+    assert table.loc["stable_lr_mse", "verdict"] == "not run"
+
+
+# --- Faults (issue 24): runs that did not converge are results, and the outputs say which runs they used ----
+
+
+def _with_statuses(frame, statuses):
+    """``statuses``: {(size, subset_seed, init_seed): status}; every other run converged."""
+    frame = frame.assign(status="converged")
+    for (size, s, i), status in statuses.items():
+        rows = (frame["size"] == size) & (frame["subset_seed"] == s) & (frame["init_seed"] == i)
+        frame.loc[rows, "status"] = status
+    return frame.astype({"status": "string"})
+
+
+def test_table2_leaves_diverged_runs_out_and_notes_fewer_than_three_sizes():
+    frame = synthetic_table(combos=[("dice", "cross_entropy")], sizes=(100, 200))
+    frame = _with_statuses(frame, {(100, 0, 0): "diverged", (200, 1, 1): "max_iterations"})
+    table = table2(frame, transient_iterations=10).set_index("fit")
+    assert table.loc["pooled", "runs"] == 7   # 8 runs, one diverged
+    assert math.isnan(table.loc["size_means", "c2"])
+    assert "not fitted: 2 size(s) (100, 200)" in table.loc["size_means", "note"]
+    assert "only 2 sizes" in table.loc["pooled", "note"]
+    for note in table["note"]:
+        assert "left out as diverged: dice/cross_entropy D=100 s0 i0" in note
+        assert "1 stopped at max_iterations" in note and "D=200 s1 i1" in note
+    assert (synthetic_table(combos=[("dice", "cross_entropy")]).pipe(table2, 10)["note"] == "").all()
+
+
+def test_tables_say_which_runs_they_used(tmp_path):
+    from eoslab.studies.jacobian_alignment.tables import status_notes
+
+    frame = _with_statuses(synthetic_table(combos=[("dice", "cross_entropy")], sizes=(100,), seeds=(0,)),
+                           {(100, 0, 0): "max_iterations"})
+    t1 = table1(frame)
+    assert t1[["converged", "max_iterations", "diverged"]].values.tolist() == [[0, 1, 0]]
+    notes = status_notes(frame)
+    assert notes and notes[0].startswith("dice/cross_entropy: 1 of 1 runs used (1 max_iterations)")
+    paths = write_table(t1, tmp_path / "table1", latex=True, title="Table 1", notes=notes)
+    assert "Note: dice/cross_entropy: 1 of 1 runs used" in paths[1].read_text()
+    assert "max\\_iterations" in paths[2].read_text()
+
+
+def test_figures_name_the_runs_left_out_and_mark_empty_panels():
+    frame = synthetic_table(combos=[("dice", "cross_entropy")], sizes=(100, 200), seeds=(0,))
+    frame = _with_statuses(frame, {(100, 0, 0): "diverged"})
+    fig = draw_figure("06", frame)
+    texts = " ".join(t.get_text() for t in fig.texts)
+    assert "left out as diverged: dice/cross_entropy D=100 s0 i0" in texts
+    assert sum(len(ax.lines) for ax in fig.axes) == 3  # one run per panel: the diverged one is not drawn
+    # Figure 19 divides by the value at t0 = iteration 10: runs that stop before it leave its panels empty.
+    early = synthetic_table(combos=[("dice", "cross_entropy")], sizes=(100,), seeds=(0,), iterations=(0, 5))
+    fig = draw_figure("19", early, transient_iterations=10)
+    marked = [ax for ax in fig.axes if any("no data" in t.get_text() for t in ax.texts)]
+    assert len(marked) == 5
+    everything_diverged = _with_statuses(early, {(100, 0, 0): "diverged"})
+    fig = draw_figure("06", everything_diverged)
+    assert any("no run of this data set" in t.get_text() for ax in fig.axes for t in ax.texts)

@@ -212,3 +212,143 @@ def test_magnitude_order_run_orders_by_absolute_value_and_steps_by_it(blob_data,
     np.testing.assert_allclose(lambdas[5], expected, rtol=1e-7)
     with pytest.raises(ValueError, match="eig_order"):
         TrainConfig.from_dict({"data": str(data), "eig_order": "size"})
+
+
+# --- Faults (issue 24, docs/reliability.md) -------------------------------------------------------------
+
+
+def _wait_for(predicate, process, seconds=120):
+    deadline = time.time() + seconds
+    while not predicate():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+def test_second_trainer_on_one_run_is_refused_and_the_lock_dies_with_its_holder(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "run"
+    first = subprocess.Popen(_cli(data, out, "--max-iterations", "100000", "--checkpoint-every", "1"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: (out / "checkpoint.pt").exists(), first)
+        second = subprocess.run(_cli(data, out, "--max-iterations", "100000", "--checkpoint-every", "1"),
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert f"PID {first.pid}" in second.stderr and str(out) in second.stderr and "in use" in second.stderr
+        assert first.poll() is None  # the first one carries on
+    finally:
+        first.kill()
+        first.wait()
+    # SIGKILL: the OS released the lock; status.json still says running, and the next trainer records that.
+    assert json.loads((out / "status.json").read_text())["status"] == "running"
+    config = _config(data, lr=0.05, max_iterations=100000, snapshot_every=10, checkpoint_every=1, depth=3,
+                     width=16)
+    from eoslab.rundir import RunPaths
+    with RunPaths(out).lock("test"):  # a lock held in this process refuses train() too
+        with pytest.raises(ValueError, match="in use by another process"):
+            train(config, out, progress=False)
+
+
+def test_died_trainer_is_recorded_by_the_next_one(blob_data, tmp_path):
+    data = blob_data()
+    out = tmp_path / "run"
+    process = subprocess.Popen(_cli(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for(lambda: (out / "checkpoint.pt").exists(), process)
+    process.kill()
+    process.wait()
+    assert json.loads((out / "status.json").read_text())["status"] == "running"
+    subprocess.run(_cli(data, out), check=True, capture_output=True)
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "max_iterations"
+    assert status["previous"]["status"] == "died" and status["previous"]["pid"] == process.pid
+
+
+def _finished_reference(data, tmp_path, **overrides):
+    reference = tmp_path / "reference"
+    train(_config(data, lr=0.05, max_iterations=30, **overrides), reference, progress=False)
+    return reference
+
+
+def _interrupted_copy(reference, tmp_path, iteration):
+    """A run directory as a trainer killed after its checkpoint at ``iteration`` leaves it: snapshots and log
+    up to then, a checkpoint (rebuilt from the snapshot, no warm start), status running."""
+    import shutil
+    out = tmp_path / "interrupted"
+    shutil.copytree(reference, out)
+    for snapshot in (out / "snapshots").glob("*.pt"):
+        if int(snapshot.stem) > iteration:
+            snapshot.unlink()
+    logged = pd.read_parquet(out / "log.parquet")
+    logged[logged["iteration"] < iteration].to_parquet(out / "log.parquet", index=False)
+    run = json.loads((out / "run.json").read_text())
+    saved = torch.load(out / "snapshots" / f"{iteration:07d}.pt", weights_only=True)
+    torch.save({"state_dict": saved["state_dict"], "iteration": iteration, "t": saved["t"], "block": None,
+                "min_block": None, "config_digest": run["config_digest"]}, out / "checkpoint.pt")
+    (out / "status.json").write_text(json.dumps({"status": "running", "message": "training", "iteration": 0}))
+    return out
+
+
+def test_truncated_checkpoint_resumes_from_the_newest_intact_snapshot(blob_data, tmp_path, caplog):
+    data = blob_data()
+    reference = _finished_reference(data, tmp_path)
+    out = _interrupted_copy(reference, tmp_path, 15)
+    blob = (out / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(blob[: len(blob) // 2])
+    (out / "snapshots" / "0000015.pt").write_bytes(b"")      # the newest snapshot is broken as well
+    with caplog.at_level("WARNING"):
+        status = train(_config(data, lr=0.05, max_iterations=30), out, progress=False)
+    text = caplog.text
+    assert "checkpoint.pt is unreadable" in text and "0000010.pt" in text and "restart cold" in text
+    assert status["status"] == "max_iterations" and status["iteration"] == 30
+    assert status["resumed"]["from"] == "snapshots/0000010.pt" and "unreadable" in status["resumed"]["reason"]
+    assert status["previous"]["status"] == "died"
+    logged = pd.read_parquet(out / "log.parquet")
+    assert logged["iteration"].tolist() == list(range(31))
+    expected = pd.read_parquet(reference / "log.parquet")
+    pd.testing.assert_frame_equal(logged.iloc[:10], expected.iloc[:10], check_exact=True)  # rebuilt rows
+    np.testing.assert_allclose(logged["loss"], expected["loss"], rtol=1e-6)  # cold eigensolver: tolerance
+    assert not (out / "checkpoint.pt.corrupt").exists() and not (out / "checkpoint.pt").exists()
+
+
+def test_missing_checkpoint_does_not_silently_restart_and_without_snapshots_says_why(blob_data, tmp_path, caplog):
+    data = blob_data()
+    reference = _finished_reference(data, tmp_path)
+    out = _interrupted_copy(reference, tmp_path, 15)
+    (out / "checkpoint.pt").unlink()
+    status = train(_config(data, lr=0.05, max_iterations=30), out, progress=False)
+    assert status["resumed"]["from"] == "snapshots/0000015.pt" and "missing" in status["resumed"]["reason"]
+    # No snapshot past 0 with its log rows: from the start, and the reason recorded.
+    import shutil
+    shutil.rmtree(out)
+    out = _interrupted_copy(reference, tmp_path, 15)
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    (out / "log.parquet").write_bytes(b"garbage")
+    status = train(_config(data, lr=0.05, max_iterations=30), out, progress=False)
+    assert status["resumed"]["from"] == "start" and "unreadable" in status["resumed"]["reason"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "log.parquet"), pd.read_parquet(reference / "log.parquet"),
+                                  check_exact=True)
+
+
+def test_failed_start_leaves_no_empty_output_folder_and_records_failures(blob_data, tmp_path):
+    out = tmp_path / "never"
+    assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out), "--no-progress"]) == 2
+    assert not out.exists()
+
+
+def test_diverged_ok_exits_zero_and_a_rerun_returns_the_status(blob_data, tmp_path, capsys):
+    data = blob_data()
+    flags = ["--depth", "2", "--width", "8", "--integrator", "gradient_descent", "--lr", "1e6", "--criterion", "mse"]
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", "--diverged-ok", *flags]) == 0
+    assert json.loads((out / "status.json").read_text())["status"] == "diverged"
+    assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", *flags]) == 3
+    assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", "--diverged-ok", *flags]) == 0
+
+
+def test_run_json_records_threads_and_blas(blob_data, tmp_path):
+    out = tmp_path / "run"
+    train(_config(blob_data(), max_iterations=1), out, progress=False)
+    run = json.loads((out / "run.json").read_text())
+    assert run["threads"] == torch.get_num_threads() and run["device"] == str(conftest.TEST_DEVICE)
+    assert run["torch_blas"] and "numpy_blas" in run and "OMP_NUM_THREADS" in run["thread_env"]

@@ -178,6 +178,8 @@ def test_a_figure_the_config_does_not_train_stops_before_any_job_naming_the_conf
     assert ("Figure 2 shows cifar10/cross_entropy, which this config (config/tiny.yaml) does not train; "
             "use --configfile config/paper/jacobian_alignment.yaml") in output
     assert "Job stats" not in output  # stopped while building the DAG: nothing scheduled, nothing run
+    # One clean line (issue 24): not wrapped in Snakemake's InputFunctionException with a traceback.
+    assert "InputFunctionException" not in output and "Traceback" not in output
     result = dry_run("results/tiny/jacobian_alignment/aggregate/cifar10/mse.parquet")
     assert result.returncode != 0
     assert "cifar10/mse, which this config (config/tiny.yaml) does not train" in result.stdout + result.stderr
@@ -240,3 +242,45 @@ def test_report_prints_the_configuration_as_yaml(whitespace):
     for section, key in (("training", "eig_tol"), ("analysis", "eig_tol"), ("analysis", "jacobian_tol")):
         shown["jacobian_alignment"][section][key] = float(shown["jacobian_alignment"][section][key])
     assert shown == config
+
+
+@needs_snakemake
+def test_a_subset_size_above_its_pool_is_refused_before_any_job(tmp_path):
+    """Issue 24: dice with per_class 100 has a training pool of 300 images; D = 5000 used to pass the dry
+    run and fail in the subset job."""
+    config = {"results": str(tmp_path / "out"), "jacobian_alignment": {
+        "experiments": [{"dataset": "dice", "criterion": "cross_entropy", "sizes": [32, 5000]}],
+        "data": {"dice": {"per_class": 100}}}}
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = dry_run("--configfile", str(path))
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert "sizes [5000] exceed the dice training pool of 300 samples" in lines[-1], lines[-3:]
+    assert "Traceback" not in result.stderr
+
+
+@needs_snakemake
+def test_a_second_snakemake_on_one_output_root_is_refused_with_the_holders_pid(tmp_path):
+    """Issue 24: two Snakemake processes on one root used to report a misleading IncompleteFilesException."""
+    import fcntl
+    import json
+    import os
+
+    root = tmp_path / "root"
+    root.mkdir()
+    config = {"results": str(root), "jacobian_alignment": load("tiny.yaml")["jacobian_alignment"]}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with open(root / ".snakemake-root.lock", "a+") as holder:   # as a running Snakemake holds it
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        holder.write(json.dumps({"pid": os.getpid(), "host": "here", "since": "now"}))
+        holder.flush()
+        target = f"{root}/jacobian_alignment/data/dice/pool.npz"
+        result = subprocess.run(["snakemake", "-c1", target, "--configfile", str(path)], cwd=ROOT,
+                                capture_output=True, text=True)
+        assert result.returncode == 1
+        assert f"Another Snakemake (PID {os.getpid()} on host here" in result.stderr
+        assert not (root / "jacobian_alignment" / "data").exists()
+        # A dry run does not need the root and is not refused.
+        assert dry_run(target, "--configfile", str(path)).returncode == 0

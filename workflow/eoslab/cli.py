@@ -15,12 +15,16 @@
       per-run tables -> aggregates -> Tables 1-3, the claims table, Figures 1-42
       (of jacobian_alignment, Lowell & Kastner 2024; the same as
       eoslab study jacobian_alignment analyze | aggregate | table | figure)
+  eoslab status [ROOT] | status --figure RUN_DIR --out STEM
+      the runs under a results root (status, iterations, loss, checkpoint age), or
+      one run's training curves
   eoslab study NAME COMMAND ...
       a companion study's own commands (eoslab.studies.NAME.cli; eoslab study NAME --help)
 
-Exit status: 0 success (training converged or reached max_iterations), 2 bad
-input (the message names the key or file), 3 training diverged, 143 interrupted
-by SIGTERM (rerun the same command to resume).
+Exit status: 0 success (training converged or reached max_iterations; also
+diverged with train --diverged-ok), 2 bad input (the message names the key or
+file; also: another process holds the run directory), 3 training diverged, 143
+interrupted by SIGTERM (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ def _add_train_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output directory of the run (required)")
     parser.add_argument("--config", help="YAML or JSON file of the settings below (flags override it)")
     parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    parser.add_argument("--diverged-ok", action="store_true",
+                        help="exit 0 when the run diverges (its status.json says diverged): a diverged run is a "
+                             "result, which the workflow records instead of failing the job (default: exit 3)")
     add_dataclass_flags(parser.add_argument_group("training settings"), TrainConfig)
 
 
@@ -60,7 +67,13 @@ def _train(args: argparse.Namespace) -> int:
     if "data" not in values:
         raise ConfigError("no data file: pass --data FILE.npz or set 'data' in --config")
     config = TrainConfig.from_dict(values)
-    status = train(config, args.out, progress=not args.no_progress)
+    try:
+        status = train(config, args.out, progress=not args.no_progress)
+    except TrainingDiverged as error:
+        if not args.diverged_ok:
+            raise
+        print(f"{args.out}: diverged — {error} (exit 0: --diverged-ok)")
+        return 0
     print(f"{args.out}: {status['status']} — {status['message']}")
     return 0
 
@@ -166,7 +179,41 @@ def _study(args: argparse.Namespace) -> int:
     return module.main(args.rest)
 
 
-COMMANDS = {"study": _study, "train": _train, "data": _data, **jacobian_alignment_cli.COMMANDS}
+def _add_status_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status", help="the runs under a results root, or one run's training curves (--figure)",
+        description="Without --figure: a table of every run directory under ROOT (study, data set, criterion, "
+                    "size, seeds, status, iterations, final loss, checkpoint age). A run whose status.json says "
+                    "running but which no process holds is shown as died. With --figure RUN_DIR --out STEM: that "
+                    "run's loss against its threshold, top eigenvalues and lambda_min, and time step over "
+                    "iterations, from its log.parquet.")
+    parser.add_argument("root", nargs="?", default="results",
+                        help="results root or any folder above run directories (default: results)")
+    parser.add_argument("--figure", metavar="RUN_DIR", help="draw this run's training curves instead of the table")
+    parser.add_argument("--out", help="with --figure: path without extension (.pdf and .png are written)")
+    parser.add_argument("--csv", help="also write the table to this CSV file")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .runstatus import format_table, run_figure, run_table
+
+    if args.figure:
+        if not args.out:
+            raise ConfigError("--figure needs --out STEM")
+        print("wrote " + ", ".join(map(str, run_figure(args.figure, args.out))))
+        return 0
+    from pathlib import Path
+
+    if not Path(args.root).is_dir():
+        raise ConfigError(f"{args.root} is not a directory")
+    table = run_table(args.root)
+    print(format_table(table))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+COMMANDS = {"study": _study, "train": _train, "data": _data, "status": _status, **jacobian_alignment_cli.COMMANDS}
 
 
 def configure_logging(verbose: bool) -> None:
@@ -190,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_data_parser(subparsers)
     # The first paper's analysis and results commands, also reached as `eoslab study jacobian_alignment ...`.
     jacobian_alignment_cli.add_commands(subparsers)
+    _add_status_parser(subparsers)
     _add_study_parser(subparsers)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

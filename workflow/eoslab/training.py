@@ -28,6 +28,21 @@ device with a fixed ``CUBLAS_WORKSPACE_CONFIG`` (``:4096:8``, set by
 after a restart on another GPU model or driver, so a resumed CUDA run is
 guaranteed to agree to rounding, not to the bit (benchmarks/README.md, "CUDA").
 
+Faults (docs/reliability.md): the trainer holds the run directory's lock
+(:class:`eoslab.rundir.RunLock`) while it works, so a second trainer on the same
+run stops at once (exit 2).  A ``checkpoint.pt`` that cannot be read (truncated
+by a full disk, a copy interrupted, ...) or that is missing while the run has
+progressed is not a reason to start silently from iteration 0: the run resumes
+from the newest intact snapshot whose log rows ``log.parquet`` still holds
+(snapshots hold neither the eigensolvers' warm-start blocks nor log rows: the
+rows are rebuilt from the log and the eigensolvers restart cold, so that resume
+agrees with an uninterrupted run to the eigensolver tolerance, not to the bit),
+or from the start if there is none; the reason is logged and kept in
+``status.json`` (``resumed``).  ``status.json`` is rewritten whenever the
+process ends in Python (``failed`` with the error); after a SIGKILL it can only
+say ``running``, and the next trainer, finding ``running`` and no lock holder,
+records that the previous process died (``status.json``: ``previous``).
+
 Per iteration the loop reads a few scalars back to the host (loss, gradient
 norm, the eigenvalues and residuals for the log, ``Δt``); the Hessian products
 themselves never leave the device.  ``eig_method: lanczos`` (ARPACK) is the
@@ -69,7 +84,7 @@ from .integrators import CAPS, exponential_euler_step, gradient_descent_step
 from .io import read_json, remove_stale_temporaries, save_torch, sha256sum, write_json, write_parquet
 from .models import (ACTIVATIONS, DEFAULT_GAINS, DTYPES, INITIALISATIONS, MODEL_DEFAULTS, build_model,
                      resolve_model_config)
-from .rundir import RunPaths
+from .rundir import RunLock, RunPaths
 from .settings import ConfigError, config_from_dict, option
 
 log = logging.getLogger(__name__)
@@ -220,6 +235,58 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def compute_environment(device: torch.device | None = None) -> dict[str, Any]:
+    """What, besides the settings, changes a run's numbers: torch's thread counts (a reduction split
+    over more threads sums in another order, so 1 and 2 threads give runs that differ in the last bits
+    and then, through the eigensolver's iteration counts, by whole iterations), the BLAS torch and
+    numpy use, the device and its name.  Recorded in ``run.json``; no new dependency (threadpoolctl
+    only if installed)."""
+    import platform
+
+    info: dict[str, Any] = {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+                            "thread_env": {name: os.environ.get(name) for name in
+                                           ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+                            "python_version": platform.python_version(), "machine": platform.machine()}
+    config = torch.__config__.show()
+    settings = {}
+    for line in config.splitlines():
+        if "Build settings:" in line:
+            for item in line.split("Build settings:", 1)[1].split(","):
+                key, _, value = item.strip().partition("=")
+                if key in ("BLAS_INFO", "LAPACK_INFO", "USE_MKL", "USE_MKLDNN", "USE_OPENMP", "USE_CUDA"):
+                    settings[key] = value
+    info["torch_blas"] = settings.get("BLAS_INFO")
+    info["torch_lapack"] = settings.get("LAPACK_INFO")
+    info["torch_build"] = settings
+    info["torch_libraries"] = [line.strip(" -") for line in config.splitlines()
+                               if "Math Kernel Library" in line or "OpenBLAS" in line or "MKL-DNN" in line
+                               or "OpenMP" in line]
+    info["parallel_backend"] = next((line.split(":", 1)[1].strip() for line in torch.__config__.parallel_info()
+                                     .splitlines() if line.startswith("ATen parallel backend")), None)
+    try:
+        import numpy
+
+        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy_version"] = numpy.__version__
+        info["numpy_blas"] = {k: blas.get(k) for k in ("name", "version", "openblas configuration") if blas.get(k)}
+    except Exception:  # older numpy has no mode="dicts"
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [{k: pool.get(k) for k in ("internal_api", "version", "num_threads", "prefix")}
+                               for pool in threadpool_info()]
+    except Exception:  # not installed
+        pass
+    if device is not None:
+        info["device_name"] = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                               else (platform.processor() or platform.machine()))
+        if device.type == "cuda":
+            info["cuda_version"] = torch.version.cuda
+            info["cudnn_version"] = torch.backends.cudnn.version()
+    return info
+
+
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
@@ -271,7 +338,7 @@ def _resolve(config: TrainConfig, paths: RunPaths) -> _Setup:
     resolved["config_digest"] = _digest(identity)
     eig_method = resolve_eig_method(config.eig_method, device)
     runtime = {"eoslab_version": __version__, "torch_version": torch.__version__, "device": str(device),
-               "eig_method_resolved": eig_method}
+               "eig_method_resolved": eig_method, **compute_environment(device)}
     return _Setup(config, paths, data, device, model_config, get_criterion(config.criterion), threshold, k,
                   eig_method, resolved, runtime)
 
@@ -287,7 +354,7 @@ def _finished_status(setup: _Setup) -> dict[str, Any] | None:
                           f"remove {paths.root} or choose another output directory")
     if paths.status.exists():
         status = read_json(paths.status)
-        if status.get("status") in FINISHED_STATUSES:
+        if status.get("status") in FINISHED_STATUSES + ("diverged",):
             return status
     return None
 
@@ -306,10 +373,76 @@ class _State:
     block: torch.Tensor | None = None
     min_block: torch.Tensor | None = None
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: How this process started when not from a checkpoint of a run in progress: {"from", "iteration", "reason"}.
+    resumed: dict[str, Any] | None = None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: " + (text.splitlines()[0][:200] if text else "(no message)")
+
+
+def _read_checkpoint(setup: _Setup) -> tuple[dict | None, str | None]:
+    """``(checkpoint, None)``, or ``(None, why)`` when there is none or it cannot be read."""
+    paths = setup.paths
+    if not paths.checkpoint.exists():
+        return None, f"{paths.checkpoint} is missing"
+    try:
+        saved = torch.load(paths.checkpoint, map_location=setup.device, weights_only=True)
+        for key in ("state_dict", "iteration", "t", "block"):
+            saved[key]
+    except Exception as error:  # truncated zip, unpickling errors, a non-dict: all mean unreadable
+        reason = f"{paths.checkpoint} is unreadable ({_first_line(error)})"
+        corrupt = paths.checkpoint.with_name(paths.checkpoint.name + ".corrupt")
+        os.replace(paths.checkpoint, corrupt)
+        log.error("%s; moved to %s", reason, corrupt.name)
+        return None, reason
+    if saved.get("config_digest") != setup.resolved["config_digest"]:
+        raise ConfigError(f"{paths.checkpoint} belongs to a different run; remove {paths.root} to start over")
+    return saved, None
+
+
+def _logged_rows(paths: RunPaths, before: int) -> list[dict[str, Any]] | None:
+    """The log rows of iterations ``< before`` if ``log.parquet`` holds all of them, else None."""
+    if before == 0:
+        return []
+    try:
+        logged = pd.read_parquet(paths.log)
+    except Exception:  # missing or unreadable
+        return None
+    rows = logged[logged["iteration"] < before].to_dict("records")
+    return rows if len(rows) == before and [r["iteration"] for r in rows] == list(range(before)) else None
+
+
+def _newest_intact_snapshot(setup: _Setup, model: torch.nn.Module) -> tuple[int, float, list, str] | None:
+    """The newest snapshot past iteration 0 that loads and whose log rows ``log.parquet`` holds:
+    ``(iteration, t, rows, name)`` with its weights loaded into ``model``; None if there is none."""
+    paths = setup.paths
+    for path in sorted(paths.snapshots.glob("*.pt"), reverse=True):
+        try:
+            snapshot = torch.load(path, map_location=setup.device, weights_only=True)
+            iteration, t = int(snapshot["iteration"]), float(snapshot["t"])
+            if iteration == 0:
+                return None
+            rows = _logged_rows(paths, iteration)
+            if rows is None:
+                log.info("snapshot %s: log.parquet lacks its rows, trying an older one", path.name)
+                continue
+            model.load_state_dict(snapshot["state_dict"])
+        except Exception as error:
+            log.error("snapshot %s of %s is unreadable (%s); trying an older one", path.name, paths.root,
+                      _first_line(error))
+            continue
+        if not all(torch.isfinite(v).all() for v in snapshot["state_dict"].values()):
+            continue
+        return iteration, t, rows, path.name
+    return None
 
 
 def _start_or_resume(setup: _Setup) -> _State:
-    """A new trajectory at the seeded initial weights (snapshot 0), or the checkpointed one."""
+    """A new trajectory at the seeded initial weights (snapshot 0), the checkpointed one, or — when the
+    checkpoint is unreadable, or missing although the run has progressed — the newest intact snapshot
+    (``state.resumed`` says which and why)."""
     config, paths = setup.config, setup.paths
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     X = torch.as_tensor(setup.data.X, dtype=dtype, device=setup.device)
@@ -318,10 +451,9 @@ def _start_or_resume(setup: _Setup) -> _State:
     hessian = HessianOperator(model, setup.criterion, X, y, chunk_size=config.chunk_size,
                               reuse_graph=config.reuse_graph)
     state = _State(model, hessian, theta=None, generator=torch.Generator().manual_seed(config.eig_seed))
-    if paths.checkpoint.exists():
-        saved = torch.load(paths.checkpoint, map_location=setup.device, weights_only=True)
-        if saved.get("config_digest") != setup.resolved["config_digest"]:
-            raise ConfigError(f"{paths.checkpoint} belongs to a different run; remove {paths.root} to start over")
+    progressed = paths.log.exists() or any(p.name != "0000000.pt" for p in paths.snapshots.glob("*.pt"))
+    saved, why = _read_checkpoint(setup) if (paths.checkpoint.exists() or progressed) else (None, None)
+    if saved is not None:
         model.load_state_dict(saved["state_dict"])
         state.iteration, state.t, state.block = int(saved["iteration"]), float(saved["t"]), saved["block"]
         state.min_block = saved.get("min_block")
@@ -332,6 +464,31 @@ def _start_or_resume(setup: _Setup) -> _State:
             raise RuntimeError(f"{paths.log} holds {len(state.rows)} rows before iteration {state.iteration} "
                                f"but the checkpoint expects {state.iteration}; remove {paths.root} to start over")
         log.info("resuming %s from iteration %d (t = %.6g)", paths.root, state.iteration, state.t)
+    elif why is not None:
+        found = _newest_intact_snapshot(setup, model)
+        if found is not None:
+            state.iteration, state.t, state.rows, name = found
+            state.resumed = {"from": f"snapshots/{name}", "iteration": state.iteration, "reason": why}
+            log.warning("%s: %s; resuming from the newest intact snapshot %s (iteration %d, t = %.6g) with the "
+                        "log rows before it from log.parquet; the eigensolvers' warm start is not in a snapshot, "
+                        "so they restart cold (the continuation agrees with an uninterrupted run to the "
+                        "eigensolver tolerance, not to the bit)", paths.root, why, name, state.iteration, state.t)
+        else:
+            model = build_model(setup.model_config, device=setup.device)
+            state.model = model
+            state.hessian = hessian = HessianOperator(model, setup.criterion, X, y, chunk_size=config.chunk_size,
+                                                      reuse_graph=config.reuse_graph)
+            state.resumed = {"from": "start", "iteration": 0, "reason": why + "; no intact snapshot past iteration "
+                             "0 with its log rows"}
+            log.warning("%s: %s and no intact snapshot past iteration 0 has its log rows; starting over from "
+                        "iteration 0", paths.root, why)
+        # Snapshots and log rows past the resume point belong to the abandoned continuation.
+        for path in paths.snapshots.glob("*.pt"):
+            if int(path.stem) > state.iteration:
+                path.unlink()
+        if state.iteration == 0:
+            paths.log.unlink(missing_ok=True)
+            _save_snapshot(paths, model, setup.model_config, 0, 0.0)
     else:
         _save_snapshot(paths, model, setup.model_config, 0, 0.0)
     hessian.refresh()
@@ -343,9 +500,10 @@ def _start_or_resume(setup: _Setup) -> _State:
 class _Recorder:
     """Writes what a run leaves on disk: the log, the checkpoint, snapshots and ``status.json``."""
 
-    def __init__(self, setup: _Setup, state: _State):
+    def __init__(self, setup: _Setup, state: _State, extra: dict[str, Any] | None = None):
         self.setup, self.state = setup, state
         self.started = time.time()
+        self.extra = dict(extra or {})
 
     def write_log(self) -> None:
         write_parquet(self.setup.paths.log, pd.DataFrame(self.state.rows, columns=_log_columns(self.setup.k)))
@@ -364,9 +522,15 @@ class _Recorder:
 
     def write_status(self, status: str, message: str, row: dict | None = None) -> dict[str, Any]:
         result = {"status": status, "message": message, "iteration": self.state.iteration, "t": self.state.t,
-                  "loss": None if row is None else row["loss"], "wall_seconds": time.time() - self.started}
+                  "loss": None if row is None else row["loss"], "wall_seconds": time.time() - self.started,
+                  "pid": os.getpid()}
+        result.update(self.extra)
         write_json(self.setup.paths.status, result)
         return result
+
+    #: Kept in every status.json this process writes: how it started (``resumed``) and what it found of the
+    #: process before it (``previous``).
+    extra: dict[str, Any] = {}
 
 
 @contextlib.contextmanager
@@ -477,6 +641,7 @@ def _step_loop(setup: _Setup, state: _State, recorder: _Recorder, preempted: dic
             # The checkpoint holds the eigensolver's warm-start block (P × (k+3) values,
             # ~270 MB at paper size); a finished run needs only its log and snapshots.
             setup.paths.checkpoint.unlink(missing_ok=True)
+            setup.paths.checkpoint.with_name(setup.paths.checkpoint.name + ".corrupt").unlink(missing_ok=True)
             log.info("%s: %s", setup.paths.root, message)
             return final
         eig = _top_eigenpairs(setup, state, row) if need_eigen else None
@@ -495,24 +660,80 @@ def _step_loop(setup: _Setup, state: _State, recorder: _Recorder, preempted: dic
 def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
     """Run (or resume, or recognise as finished) one training run; return its final status dict.
 
-    Raises :class:`TrainingDiverged` after recording a diverged run in ``status.json``; on SIGTERM
-    writes a checkpoint, records ``interrupted`` and exits 143.
+    Holds the run directory's lock throughout (:class:`eoslab.rundir.RunBusyError` if another process
+    has it).  Raises :class:`TrainingDiverged` after recording a diverged run in ``status.json`` (a
+    rerun returns that status at once); on SIGTERM writes a checkpoint, records ``interrupted`` and
+    exits 143; any other error is recorded as ``failed``.  If the process failed before it wrote
+    anything worth keeping (no ``run.json``), a run directory it created is removed again.
     """
     config.validate()
     paths = RunPaths(out_dir)
+    created = not paths.root.exists()
     paths.root.mkdir(parents=True, exist_ok=True)
-    # A SIGKILL during an atomic write leaves its temporary file; the run directory is this job's alone.
+    try:
+        lock = paths.lock("train").acquire()
+    except BaseException:
+        _remove_if_empty(paths.root, created)
+        raise
+    try:
+        return _train_locked(config, paths, progress, lock)
+    except BaseException:
+        if not paths.run.exists():
+            lock.release()
+            _remove_if_empty(paths.root, created, also=(paths.lock_file,))
+        raise
+    finally:
+        lock.release()
+
+
+def _remove_if_empty(root, created: bool, also=()) -> None:
+    """Remove a run directory this process created if it holds nothing but ``also`` (a failed start
+    should not leave an empty output folder behind)."""
+    if not created or not root.exists():
+        return
+    leftovers = [p for p in root.rglob("*") if p not in also and not p.is_dir()]
+    if not leftovers:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _train_locked(config: TrainConfig, paths: RunPaths, progress: bool, lock: RunLock) -> dict[str, Any]:
+    # A SIGKILL during an atomic write leaves its temporary file; the run directory is this job's alone
+    # (it holds the lock).
     for stale in remove_stale_temporaries(paths.root):
         log.info("%s: removed %s, left by an interrupted write", paths.root, stale.name)
     setup = _resolve(config, paths)
     finished = _finished_status(setup)
     if finished is not None:
         log.info("run in %s already finished (%s); nothing to do", paths.root, finished["status"])
+        if finished["status"] == "diverged":
+            raise TrainingDiverged(finished["message"])
         return finished
+    extra: dict[str, Any] = {}
+    previous = read_json(paths.status) if paths.status.exists() else None
+    if previous is not None and previous.get("status") == "running":
+        # We hold the lock, so the process that wrote "running" is gone without recording its end.
+        holder = lock.previous or {}
+        extra["previous"] = {"status": "died", "iteration": previous.get("iteration"),
+                             "pid": previous.get("pid", holder.get("pid")), "host": holder.get("host"),
+                             "message": "the previous process ended while running without recording it "
+                                        "(killed by SIGKILL, out of memory or a lost node)"}
+        log.warning("%s: status.json said 'running' but no process holds the run: the previous trainer "
+                    "(PID %s) died without recording its end", paths.root, extra["previous"]["pid"])
     write_json(paths.run, {**setup.resolved, **setup.runtime})
-    state = _start_or_resume(setup)
-    recorder = _Recorder(setup, state)
-    recorder.write_status("running", "training")
+    recorder = None
+    try:
+        state = _start_or_resume(setup)
+        if state.resumed is not None:
+            extra["resumed"] = state.resumed
+        recorder = _Recorder(setup, state, extra)
+        recorder.write_status("running", "training" if state.resumed is None else
+                              f"training; resumed from {state.resumed['from']} because {state.resumed['reason']}")
+    except BaseException as error:
+        failed = {"status": "failed", "message": f"{type(error).__name__}: {error}", "pid": os.getpid(), **extra}
+        write_json(paths.status, failed)
+        raise
     with _sigterm_flag() as preempted, tqdm(total=config.max_iterations, initial=state.iteration,
                                            disable=not progress, desc=paths.root.name, mininterval=1.0,
                                            dynamic_ncols=True) as bar:

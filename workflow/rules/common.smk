@@ -62,6 +62,15 @@ if _invalid:
     sys.exit(1)
 
 
+def refuse(message):
+    """Stop Snakemake with ``message`` alone on stderr and exit status 1 (no traceback): for bad input
+    found while the DAG is built (an input function), where a raised exception would come wrapped in
+    Snakemake's InputFunctionException and a traceback."""
+    print(message, file=sys.stderr)
+    sys.stderr.flush()
+    sys.exit(1)
+
+
 def results_root():
     """The config's `results:`, else results/<stem of the last --configfile>."""
     if "results" in config:
@@ -73,6 +82,63 @@ def results_root():
 
 
 RESULTS = results_root()
+
+# One Snakemake per output root.  Two of them on one root see each other's unfinished outputs
+# (Snakemake then reports a misleading IncompleteFilesException, or both start the same job), so
+# the main Snakemake process holds an flock on {RESULTS}/.snakemake-root.lock while it runs; the OS
+# releases it when the process ends, however it ends.  Dry runs and the commands that run nothing
+# (lint, unlock, report, summaries, graphs) do not take it; jobs on cluster nodes neither.
+_NO_RUN_FLAGS = {"-n", "--dry-run", "--dryrun", "--lint", "--unlock", "--report", "--list-rules", "--list",
+                 "-l", "--list-target-rules", "--lt", "--summary", "-S", "--detailed-summary", "-D", "--dag",
+                 "--rulegraph", "--filegraph", "--d3dag", "--cleanup-metadata", "--cm", "--list-changes", "--lc",
+                 "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-code-changes",
+                 "--list-untracked", "--lu", "--delete-all-output", "--delete-temp-output", "--containerize",
+                 "--export-cwl", "--conda-create-envs-only", "--conda-cleanup-envs", "--archive", "--help", "-h",
+                 "--version", "-v", "--print-compilation", "--debug-dag", "--touch", "-t"}
+
+
+def _runs_jobs(argv):
+    for arg in argv[1:]:
+        if arg in _NO_RUN_FLAGS or arg.split("=", 1)[0] in _NO_RUN_FLAGS:
+            return False
+        if arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:] and arg[1:].isalpha():
+            return False  # combined short flags, e.g. -np
+    return "snakemake" in Path(argv[0]).as_posix() and workflow.is_main_process
+
+
+def hold_root_lock(root):
+    """Hold ``{root}/.snakemake-root.lock`` (flock) for the life of this process; refuse with one line
+    naming the other Snakemake's PID and host if it is held."""
+    import fcntl
+    import json
+    import socket
+    import time
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    path = Path(root) / ".snakemake-root.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(path.read_text() or "{}")
+        except ValueError:
+            holder = {}
+        handle.close()
+        refuse(f"Another Snakemake (PID {holder.get('pid', '?')} on host {holder.get('host', '?')}, since "
+               f"{holder.get('since', '?')}) is running on the output root {root} ({path}); one Snakemake per "
+               f"output root: wait for it to finish, or end it and its jobs (kill -- -PGID of its process group; "
+               f"scancel on SLURM) and rerun")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)}) + "\n")
+    handle.flush()
+    return handle  # kept open (and locked) until the process exits
+
+
+if _runs_jobs(sys.argv):
+    _ROOT_LOCK = hold_root_lock(RESULTS)
 
 
 def study_config(name):

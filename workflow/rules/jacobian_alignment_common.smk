@@ -50,8 +50,43 @@ if "jacobian_alignment" in config:
         if trainers:
             others = f" (also trained by {', '.join(trainers[1:])})" if len(trainers) > 1 else ""
             hint = f"use --configfile {trainers[0]}{others}"
-        raise WorkflowError(f"{what} shows {dataset}/{criterion}, which this config ({config_source()}) "
-                            f"does not train; {hint}")
+        # One line and exit status 1, before any job runs: raised as an exception here, Snakemake would wrap
+        # the message in an InputFunctionException with a traceback.
+        refuse(f"{what} shows {dataset}/{criterion}, which this config ({config_source()}) does not train; {hint}")
+
+    def ja_pool_size(dataset):
+        """``(training pool size, how it is known)`` of a data set: from its pool card once the pool
+        exists, else from the data settings (dice: 6 classes × per_class / 2; CIFAR-10: 50,000;
+        AtrialFibrillation: 15 cases × windows per case; SST-5: at most 8,544 training sentences)."""
+        card = Path(f"{JA_ROOT}/data/{dataset}/pool.json")
+        if card.is_file():
+            try:
+                return int(yaml.safe_load(card.read_text())["train_shape"][0]), f"its pool card {card}"
+            except Exception:
+                pass
+        settings = JA["data"][dataset]
+        if dataset == "dice":
+            return 6 * settings["per_class"] // 2, f"6 classes × per_class {settings['per_class']} / 2 (train half)"
+        if dataset == "cifar10":
+            return 50_000, "the CIFAR-10 training batches"
+        if dataset == "atrial_fibrillation":
+            from eoslab.datasets.atrial_fibrillation import WINDOW
+
+            per_case = settings["windows_per_case"] or len(range(0, 640 - WINDOW + 1, settings["stride"]))
+            return 15 * per_case, f"15 training cases × {per_case} windows"
+        return 8_544, "the SST-5 training split (at most)"
+
+    def ja_check_sizes():
+        """Refuse, before any job runs, a subset size larger than its data set's training pool."""
+        for row in JA["experiments"]:
+            pool, how = ja_pool_size(row["dataset"])
+            too_big = [size for size in row["sizes"] if size > pool]
+            if too_big:
+                refuse(f"Invalid configuration {config_source()}: jacobian_alignment.experiments "
+                       f"({row['dataset']}, {row['criterion']}): sizes {too_big} exceed the {row['dataset']} "
+                       f"training pool of {pool} samples ({how}); use sizes up to {pool}")
+
+    ja_check_sizes()
 
     def ja_subset_path(dataset, size, subset_seed):
         return f"{JA_ROOT}/data/{dataset}/train_n{size}_s{subset_seed}.npz"
@@ -85,7 +120,8 @@ if "jacobian_alignment" in config:
             if (row["dataset"], row["criterion"]) == (w.dataset, w.criterion) and int(w.size) in row["sizes"]:
                 values["max_iterations"] = row.get("max_iterations", values["max_iterations"])
                 break
-        return cli_flags(values)
+        # A run that diverges or stops at max_iterations is a result (status in finished.json), not a failed job.
+        return cli_flags(values) + " --diverged-ok"
 
     def ja_analysis_flags(w):
         return cli_flags(JA["analysis"])

@@ -25,7 +25,18 @@ The layerwise quantities come from :mod:`eoslab.decomposition` (one forward
 pass and one backward recursion per chunk of samples; the ``O × P`` parameter
 Jacobian is never formed).  The result is one long ("tidy") table with
 columns :data:`COLUMNS`, written atomically as parquet, plus a JSON card with
-the configuration and the solvers' statistics per snapshot.
+the configuration, the run's training ``status`` and the solvers' statistics per
+snapshot.
+
+Runs that did not converge are results too (docs/reliability.md): a run that
+stopped at ``max_iterations`` is analysed like a converged one; a ``diverged``
+run is analysed up to its last finite snapshot (the snapshot at which the loss
+became non-finite, and any with non-finite weights, are left out and listed in
+the card).  The card's ``status`` travels to the aggregate's ``status`` column,
+from which the figures and tables choose their runs.  The analysis holds the
+run directory's lock while it reads the snapshots (:class:`eoslab.rundir.RunLock`),
+so it never reads a run a trainer is still writing; a snapshot that cannot be
+read stops it with an error naming the file and the run.
 """
 
 from __future__ import annotations
@@ -54,6 +65,10 @@ from ...rundir import RunPaths
 from ...settings import config_from_dict, option
 from ...training import FINISHED_STATUSES, load_snapshot, resolve_device
 
+#: Training statuses the analysis accepts without --allow-unfinished: finished runs and diverged ones
+#: (analysed up to their last finite snapshot).
+ANALYSABLE_STATUSES = FINISHED_STATUSES + ("diverged",)
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer", "value"]
@@ -62,7 +77,8 @@ COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteratio
 class AnalysisConfig(MetricSettings):
     """Settings of the snapshot analysis of a run (stored in the output's JSON card)."""
 
-    allow_unfinished: bool = option(False, "also analyse runs whose status is not converged / max_iterations")
+    allow_unfinished: bool = option(False, "also analyse runs whose status is not converged / max_iterations / "
+                                    "diverged (e.g. interrupted: the snapshots written so far)")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "AnalysisConfig":
@@ -119,6 +135,11 @@ def prune_snapshots(run_dir: str | os.PathLike, analysis: str | os.PathLike) -> 
     A ``PRUNED.json`` marker records what was removed and which table holds the
     results, and stops a later analysis from silently using the remaining two.
     """
+    with RunPaths(run_dir).lock("prune snapshots"):
+        return _prune_locked(run_dir, analysis)
+
+
+def _prune_locked(run_dir, analysis) -> int:
     paths = snapshot_paths(run_dir)
     doomed = paths[1:-1]
     write_json(RunPaths(run_dir).snapshots / PRUNED, {"analysis": os.path.abspath(analysis),
@@ -140,22 +161,41 @@ def frame_from_rows(meta: dict[str, Any], iteration: int, t: float,
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The analysis schema's column types (``layer`` nullable for global metrics)."""
-    return frame[COLUMNS].astype({"dataset": "string", "criterion": "string", "size": "int64",
+    """The analysis schema's column types (``layer`` nullable for global metrics); an aggregate's
+    ``status`` column (the run's training status) is kept, last."""
+    columns = COLUMNS + (["status"] if "status" in frame.columns else [])
+    return frame[columns].astype({**({"status": "string"} if "status" in frame.columns else {}), "dataset": "string", "criterion": "string", "size": "int64",
                                   "subset_seed": "int64", "init_seed": "int64", "iteration": "int64",
                                   "t": "float64", "metric": "string", "layer": "Int64", "value": "float64"})
 
 
 def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: AnalysisConfig | None = None,
                 metadata: dict[str, Any] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Analyse every snapshot of ``run_dir``; write ``out`` (parquet) and ``out`` with ``.json`` (card)."""
+    """Analyse every snapshot of ``run_dir``; write ``out`` (parquet) and ``out`` with ``.json`` (card).
+    Holds the run's lock meanwhile (:class:`eoslab.rundir.RunBusyError` if a trainer has it)."""
     config = config or AnalysisConfig()
     config.validate()
     paths = RunPaths(run_dir)
     meta = run_metadata(run_dir, metadata)
+    with paths.lock("analyze"):
+        return _analyze_locked(paths, run_dir, out, config, meta, progress)
+
+
+def _load_snapshot(path: Path, run_dir, device):
+    try:
+        return load_snapshot(path, device=device)
+    except Exception as error:  # truncated zip, bad pickle, missing keys: all mean unreadable
+        text = str(error).strip().splitlines()[0][:200] if str(error).strip() else "(no message)"
+        raise DataFileError(f"snapshot {path} of run {run_dir} is unreadable ({type(error).__name__}: {text}); "
+                            f"retrain the run (remove {run_dir}) or delete that snapshot to analyse the others"
+                            ) from error
+
+
+def _analyze_locked(paths: RunPaths, run_dir, out, config: AnalysisConfig, meta: dict[str, Any],
+                    progress: bool) -> pd.DataFrame:
     status = read_json(paths.status) if paths.status.exists() else {"status": "unknown"}
-    if status.get("status") not in FINISHED_STATUSES and not config.allow_unfinished:
-        raise DataFileError(f"run {run_dir} has status {status.get('status')!r}, not one of {FINISHED_STATUSES}; "
+    if status.get("status") not in ANALYSABLE_STATUSES and not config.allow_unfinished:
+        raise DataFileError(f"run {run_dir} has status {status.get('status')!r}, not one of {ANALYSABLE_STATUSES}; "
                             f"finish training first (or pass --allow-unfinished)")
     snapshots = snapshot_paths(run_dir)
     if not meta["data"] or not Path(meta["data"]).exists():
@@ -169,7 +209,7 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
     partial = PartialResults(out, {"run": os.path.abspath(run_dir), "config": dataclasses.asdict(config),
                                    "meta": {k: meta[k] for k in ("dataset", "criterion", "size", "subset_seed",
                                                                  "init_seed")}})
-    frames, cards, warm = [], [], None
+    frames, cards, skipped, warm = [], [], [], None
     started = time.time()
     X = y = None
     for path in tqdm(snapshots, desc=f"analyze {paths.root.name}", disable=not progress, dynamic_ncols=True):
@@ -178,7 +218,15 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
             frames.append(done[0])
             cards.append(done[1])
             continue
-        model, snapshot = load_snapshot(path, device=device)
+        model, snapshot = _load_snapshot(path, run_dir, device)
+        diverged_here = status.get("status") == "diverged" and int(snapshot["iteration"]) >= int(
+            status.get("iteration", 1 << 62))
+        if diverged_here or not all(torch.isfinite(p).all() for p in model.parameters()):
+            skipped.append({"snapshot": path.name, "iteration": int(snapshot["iteration"]),
+                            "reason": "the loss is not finite here (the run diverged)" if diverged_here
+                            else "non-finite weights"})
+            log.warning("%s: left out (%s)", path.name, skipped[-1]["reason"])
+            continue
         if X is None:
             dtype = next(model.parameters()).dtype
             X = torch.as_tensor(data.X, dtype=dtype, device=device)
@@ -190,10 +238,14 @@ def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: Anal
                       "seconds": time.time() - tick, **diagnostics})
         partial.save(path.stem, frames[-1], cards[-1])
         log.debug("%s: %.1f s", path.name, time.time() - tick)
+    if not frames:
+        raise DataFileError(f"run {run_dir} has no snapshot with finite weights and loss to analyse")
     frame = pd.concat(frames, ignore_index=True)
     write_json(out.with_suffix(".json"), {
         "run": os.path.abspath(run_dir), **{k: meta[k] for k in ("dataset", "criterion", "size", "subset_seed",
                                                                     "init_seed", "data")},
+        "status": status.get("status", "unknown"), "status_message": status.get("message"),
+        "final_iteration": status.get("iteration"), "skipped_snapshots": skipped,
         "config": dataclasses.asdict(config), "device": str(device), "eoslab_version": __version__,
         "torch_version": torch.__version__, "seconds": time.time() - started, "snapshots": cards})
     write_parquet(out, frame)

@@ -389,6 +389,13 @@ def _status_note(statuses: pd.DataFrame | None, index: pd.Index) -> str:
     return f"{len(unconverged)} of {len(used)} runs did not converge ({counts})"
 
 
+def _diverged_runs(statuses: pd.DataFrame | None) -> pd.Index:
+    """The run keys of the runs whose status is ``diverged`` (none without a status column)."""
+    if statuses is None:
+        return pd.MultiIndex.from_tuples([], names=RUN_KEYS)
+    return statuses[statuses["status"] == "diverged"].set_index(RUN_KEYS).index
+
+
 def run_statuses(frame: pd.DataFrame, training: pd.DataFrame | None) -> pd.DataFrame | None:
     """Per run its training status (``status`` column of the aggregate, where it has one)."""
     for table in (frame, training):
@@ -400,10 +407,15 @@ def run_statuses(frame: pd.DataFrame, training: pd.DataFrame | None) -> pd.DataF
 def claims_table(frame: pd.DataFrame, training: pd.DataFrame | None, transient: int,
                  snapshot_every: int | None = None, config: str = "") -> pd.DataFrame:
     """The claims of Sections 4–5 in the shared format (:mod:`eoslab.verdicts`), verdicts by the rule."""
+    statuses = run_statuses(frame, training)
+    diverged = _diverged_runs(statuses)
+    if len(diverged):   # like the figures and tables: a diverged run's values are not the flow's
+        frame = frame[~frame.set_index(RUN_KEYS).index.isin(diverged)]
+        if training is not None:
+            training = training[~training.set_index(RUN_KEYS).index.isin(diverged)]
     first = per_run_values(frame, training, transient)
     grid = per_run_values(frame, training, transient, snapshot_every) if snapshot_every else None
     exponents = _power_law_exponents(frame, transient)
-    statuses = run_statuses(frame, training)
     reading = f"snapshots at iteration ≥ {transient}, t₀ = iteration {transient}"
     rows = []
     for claim in CLAIMS:
@@ -428,6 +440,8 @@ def claims_table(frame: pd.DataFrame, training: pd.DataFrame | None, transient: 
         status = _status_note(statuses, series.index)
         if status:
             notes.append(status)
+        if len(diverged):
+            notes.append(f"{len(diverged)} diverged run(s) left out")
         if not len(series):
             notes.append("no runs with data for it in this configuration")
         rows.append(claim_row(STUDY, claim, series.to_numpy(), config=config, runs=_runs_text(series.index),

@@ -63,15 +63,19 @@ def _add_results_parsers(subparsers) -> None:
     aggregate = subparsers.add_parser("aggregate", help="concatenate per-run analysis tables (and training logs)")
     aggregate.add_argument("tables", nargs="+", help="per-run analysis parquet files (or, with --combine, "
                                                      "aggregated ones)")
-    aggregate.add_argument("--out", required=True)
+    aggregate.add_argument("--out", required=True,
+                           help="aggregated analysis table (parquet; one row per run × snapshot × metric × layer, "
+                                "with each run's training status in column 'status'; required)")
     aggregate.add_argument("--training-out", required=True, help="aggregated training logs (parquet)")
     aggregate.add_argument("--combine", action="store_true",
                            help="inputs are aggregates; their training tables sit beside them (.training.parquet)")
     table = subparsers.add_parser("table", help="Tables 1–3 and the claims table")
     table.add_argument("which", choices=("table1", "table2", "table3", "claims"))
-    table.add_argument("--analysis", help="aggregated analysis table")
+    table.add_argument("--analysis", help="aggregated analysis table (all but table3)")
     table.add_argument("--training", help="aggregated training logs (claims)")
-    table.add_argument("--transient-iterations", type=int, default=10)
+    table.add_argument("--transient-iterations", type=int, default=10,
+                       help="snapshots before this iteration are the initial transient, ignored (Section 5; "
+                            "default: 10, the paper's)")
     table.add_argument("--snapshot-every", type=int, default=None,
                        help="claims: the runs' regular snapshot interval, for the paper-grid reading (the paper's "
                             "100); without it that reading repeats the first")
@@ -81,7 +85,9 @@ def _add_results_parsers(subparsers) -> None:
     figure = subparsers.add_parser("figure", help="draw one of Figures 1–4, 6–42")
     figure.add_argument("number", help="01 … 42 (not 05: see 'eoslab data figure5')")
     figure.add_argument("--analysis", required=True, help="aggregated analysis table")
-    figure.add_argument("--transient-iterations", type=int, default=10)
+    figure.add_argument("--transient-iterations", type=int, default=10,
+                        help="snapshots before this iteration are the initial transient; the 'change' figures "
+                             "divide by each run's value at the first snapshot from it on, t0 (default: 10)")
     figure.add_argument("--dataset", help="draw the figure's panels for this data set instead of the paper's")
     figure.add_argument("--criterion", choices=("cross_entropy", "mse"),
                         help="draw the figure's panels for this criterion instead of the paper's")
@@ -106,7 +112,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from . import tables
 
-    latex_title = None
+    latex_title, notes = None, None
     if args.which == "table3":
         frame, title = tables.table3(), "Table 3: dice image generation parameters by class"
     else:
@@ -115,6 +121,7 @@ def _table(args: argparse.Namespace) -> int:
         from .aggregate import read_analysis
 
         analysis = read_analysis(args.analysis)
+        notes = tables.status_notes(analysis)
         if args.which == "table1":
             frame, title = tables.table1(analysis), "Table 1: configurations of experiments"
         elif args.which == "table2":
@@ -132,7 +139,8 @@ def _table(args: argparse.Namespace) -> int:
             training = pd.read_parquet(args.training) if args.training else None
             readings = compute_claims(analysis, training, args.transient_iterations, args.snapshot_every)
             paths = tables.write_table(readings, f"{args.out}_readings",
-                                       title="Claims of Sections 4-5: the largest value under both readings of t0")
+                                       title="Claims of Sections 4-5: the largest value under both readings of t0",
+                                       notes=notes)
             frame = claims_table(analysis, training, args.transient_iterations, args.snapshot_every,
                                  config=args.config_name or "")
             write_claims(frame, f"{args.out}.csv", f"{args.out}.md",
@@ -140,7 +148,8 @@ def _table(args: argparse.Namespace) -> int:
             counts = frame["verdict"].value_counts().to_dict()
             print(f"wrote {args.out}.csv, {args.out}.md ({counts}), " + ", ".join(map(str, paths)))
             return 0
-    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title, latex_title=latex_title)
+    paths = tables.write_table(frame, args.out, latex=args.which == "table2", title=title, latex_title=latex_title,
+                               notes=notes)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 

@@ -6,6 +6,12 @@ Each figure is a grid of panels (three per row); each panel draws one metric
 :mod:`.catalog`; the style, from :mod:`eoslab.plotting`.  The
 "change" figures (kind ``components``) divide every run's curve by its value at
 the end of the initial transient (Section 5; see :mod:`.aggregate`).
+
+Which runs: every run of the aggregate but the diverged ones
+(:func:`.aggregate.usable_runs`); when some run did not converge, a caption
+line under the panels says how many runs were used, names the runs that stopped
+at ``max_iterations`` and those left out as diverged.  A panel with no values
+(e.g. no snapshot after ``t₀``) says "no data" and why, instead of empty axes.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pandas as pd
 
 
 from ...plotting import apply_style, finish_axes, plt, save_figure, sns
-from .aggregate import RUN_KEYS, metric_series, network_depth, relative_to_reference
+from .aggregate import RUN_KEYS, metric_series, network_depth, relative_to_reference, usable_runs
 from .catalog import CRITERION_NAMES, NAMES, Figure, figure_spec
 
 def size_colours(sizes) -> dict[int, tuple]:
@@ -52,6 +58,21 @@ def plot_runs(ax, series: pd.DataFrame, colours: dict[int, tuple], markers: bool
                 marker="." if markers else None, ms=3)
         lines += 1
     return lines
+
+
+def no_data(ax, why: str) -> None:
+    """Mark a panel that has nothing to draw (instead of leaving empty axes beside a legend)."""
+    ax.text(0.5, 0.5, "no data\n" + why, transform=ax.transAxes, ha="center", va="center", fontsize=8,
+            color="0.35", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def caption_line(fig, note: str) -> None:
+    """The runs a figure used and left out, as a small caption under its panels."""
+    import textwrap
+
+    fig.text(0.01, -0.01, "\n".join(textwrap.wrap(note, 140)), ha="left", va="top", fontsize=7, color="0.25")
 
 
 def size_legend(fig, colours: dict[int, tuple]) -> None:
@@ -148,12 +169,19 @@ def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10
     rows = frame[(frame["dataset"] == spec.dataset) & (frame["criterion"] == spec.criterion)]
     if rows.empty:
         raise ValueError(f"figure {number} needs runs of {spec.dataset} with {spec.criterion}; the table has none")
+    rows, note = usable_runs(rows)
+    apply_style()
+    if rows.empty:  # every run diverged: a figure that says so, so the rest of the workflow goes on
+        fig, ax = plt.subplots(figsize=(6, 2.5))
+        no_data(ax, "no run of this data set and criterion is usable")
+        fig.suptitle(figure_title(spec), fontsize=10)
+        caption_line(fig, note)
+        return fig
     depth = network_depth(rows)
     if spec.kind == "layers135" and depth < 5:
         raise ValueError(f"figure {number} shows layers 1, 3 and 5 but the networks have depth {depth}")
     layout = panels(spec.kind, depth)
     colours = size_colours(rows["size"].unique())
-    apply_style()
     ncols = min(3, len(layout))
     nrows = math.ceil(len(layout) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.6 * nrows), squeeze=False)
@@ -166,8 +194,15 @@ def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10
         if panel.relative:
             series = relative_to_reference(series, transient_iterations)
         panel_series.append(series)
-    markers = needs_markers(*panel_series)  # one choice for the whole figure
+    markers = needs_markers(*[s for s in panel_series if not s.empty])  # one choice for the whole figure
     for ax, panel, series in zip(flat, layout, panel_series):
+        if series.empty or not series["value"].notna().any():
+            no_data(ax, f"no snapshot at iteration ≥ {transient_iterations} (t₀)" if panel.relative
+                    else "no finite values")
+            ax.set_ylabel(panel.ylabel)
+            if panel.title:
+                ax.set_title(panel.title)
+            continue
         plot_runs(ax, series, colours, markers=markers)
         finish_axes(ax, panel.ylabel, series["value"].to_numpy(dtype=float), panel.title)
     for ax in flat[len(layout):]:
@@ -175,6 +210,8 @@ def draw_figure(number: str, frame: pd.DataFrame, transient_iterations: int = 10
     fig.suptitle(figure_title(spec), fontsize=10)
     size_legend(fig, colours)
     fig.tight_layout()
+    if note:
+        caption_line(fig, note)
     return fig
 
 

@@ -15,6 +15,11 @@ geometric mean of its runs' peaks, i.e. the mean of ``log y``), each with
 ``r_squared_linear``, ``1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` with ``ŷ = c₁D^{c₂}`` on the
 original scale.  The two fits have the same slope when every size has the same
 number of runs; their R² differ (means remove the seed-to-seed scatter).
+
+Runs: all but the diverged ones (:func:`.aggregate.usable_runs`).  Each row's
+``note`` says when a fit is missing or weak because there are fewer than three
+sizes (a fit needs three points and two sizes; through two size means it is
+not computed, ``nan``), and which runs were left out or did not converge.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from .aggregate import RUN_KEYS, metric_series, post_transient
+from .aggregate import RUN_KEYS, metric_series, post_transient, usable_runs
 
 #: Table 2 of the paper.
 PAPER_TABLE2 = {
@@ -83,7 +88,12 @@ def peak_alignment(frame: pd.DataFrame, transient_iterations: int) -> pd.DataFra
 
 def table2(frame: pd.DataFrame, transient_iterations: int) -> pd.DataFrame:
     """Table 2: two rows (``fit`` = pooled, size_means) per data set × criterion, the paper's values beside."""
-    peaks = peak_alignment(frame, transient_iterations)
+    notes = {}
+    kept = []
+    for key, combo in frame.groupby(["dataset", "criterion"], sort=False):
+        used, notes[key] = usable_runs(combo)
+        kept.append(used)
+    peaks = peak_alignment(pd.concat(kept) if kept else frame, transient_iterations)
     rows = []
     for (dataset, criterion), group in peaks.groupby(["dataset", "criterion"], sort=False):
         paper = PAPER_TABLE2.get((dataset, criterion), (math.nan,) * 3)
@@ -96,5 +106,22 @@ def table2(frame: pd.DataFrame, transient_iterations: int) -> pd.DataFrame:
                    "paper_c1": paper[0], "paper_c2": paper[1], "paper_r_squared": paper[2]}
             if name == "size_means":
                 row["runs"] = len(group)  # the runs behind the means
+            row["note"] = _fit_note(name, sorted(int(v) for v in group["size"].unique()), len(group),
+                                    notes.get((dataset, criterion), ""))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _fit_note(fit: str, sizes: list[int], runs: int, runs_note: str) -> str:
+    parts = []
+    listed = ", ".join(map(str, sizes))
+    if fit == "size_means" and len(sizes) < 3:
+        parts.append(f"not fitted: {len(sizes)} size(s) ({listed}) give {len(sizes)} mean(s), a fit needs 3")
+    elif fit == "pooled" and (len(sizes) < 2 or runs < 3):
+        parts.append(f"not fitted: {runs} run(s) at {len(sizes)} size(s) ({listed}); a fit needs 3 runs and 2 sizes")
+    elif len(sizes) < 3:
+        parts.append(f"only {len(sizes)} sizes ({listed}): c2 is the slope between them and its interval and R2 "
+                     f"reflect seed scatter only; Table 2 needs at least 3 sizes")
+    if runs_note:
+        parts.append(runs_note)
+    return "; ".join(parts)

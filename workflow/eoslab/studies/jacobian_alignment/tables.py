@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import RUN_KEYS
+from .aggregate import RUN_KEYS, with_status
 from ...io import atomic_write
 
 #: Table 1 of the paper: (dataset, criterion) → (sizes, number of experiments).
@@ -22,15 +22,29 @@ PAPER_TABLE1 = {
 
 def table1(frame: pd.DataFrame) -> pd.DataFrame:
     """Configurations actually run (from the aggregated analysis), beside the paper's Table 1."""
-    runs = frame[RUN_KEYS].drop_duplicates()
+    runs = with_status(frame).drop_duplicates(RUN_KEYS)[RUN_KEYS + ["status"]]
     rows = []
     for (dataset, criterion), group in runs.groupby(["dataset", "criterion"], sort=False):
         paper_sizes, paper_runs = PAPER_TABLE1.get((dataset, criterion), ([], 0))
         rows.append({"dataset": dataset, "criterion": criterion,
                      "sizes": " ".join(str(s) for s in sorted(group["size"].unique())),
                      "subset_seeds": group["subset_seed"].nunique(), "init_seeds": group["init_seed"].nunique(),
-                     "runs": len(group), "paper_sizes": " ".join(map(str, paper_sizes)), "paper_runs": paper_runs})
+                     "runs": len(group), "paper_sizes": " ".join(map(str, paper_sizes)), "paper_runs": paper_runs,
+                     **{status: int((group["status"] == status).sum())
+                        for status in ("converged", "max_iterations", "diverged")}})
     return pd.DataFrame(rows)
+
+
+def status_notes(frame: pd.DataFrame) -> list[str]:
+    """One line per data set × criterion whose runs did not all converge: which were used, which left out."""
+    from .aggregate import usable_runs
+
+    notes = []
+    for (dataset, criterion), combo in frame.groupby(["dataset", "criterion"], sort=False):
+        note = usable_runs(combo)[1]
+        if note:
+            notes.append(f"{dataset}/{criterion}: {note}")
+    return notes
 
 
 def table3() -> pd.DataFrame:
@@ -83,11 +97,17 @@ def to_latex(frame: pd.DataFrame, caption: str = "", caption_latex: str | None =
 
 
 def write_table(frame: pd.DataFrame, stem: str | os.PathLike, latex: bool = False, title: str = "",
-                latex_title: str | None = None) -> list[Path]:
+                latex_title: str | None = None, notes: list[str] | None = None) -> list[Path]:
     """``stem.csv`` and ``stem.md`` (and ``stem.tex``, captioned by ``latex_title`` if given, else the
-    escaped ``title``), each written atomically."""
+    escaped ``title``), each written atomically; ``notes`` (which runs were used and why others were left
+    out) follow the Markdown table and end the LaTeX caption."""
     paths = [atomic_write(f"{stem}.csv", lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))]
     markdown = (f"# {title}\n\n" if title else "") + to_markdown(frame)
+    if notes:
+        markdown += "\n" + "".join(f"Note: {note}\n\n" for note in notes)
+        title = f"{title}. " + " ".join(notes) if title else " ".join(notes)
+        if latex_title:
+            latex_title = f"{latex_title}. " + latex_escape(" ".join(notes))
     paths.append(atomic_write(f"{stem}.md", lambda tmp: Path(tmp).write_text(markdown)))
     if latex:
         tex = to_latex(frame, caption=title, caption_latex=latex_title)

@@ -229,12 +229,19 @@ def _alignment(gradient: torch.Tensor, vector: torch.Tensor) -> float:
 
 def train_run(settings: RunSettings, data_path: str | os.PathLike, out_dir: str | os.PathLike,
               progress: bool = True) -> dict[str, Any]:
-    """Run (or resume, or recognise as done) one run; returns its status dict."""
+    """Run (or resume, or recognise as done) one run; returns its status dict.  Holds the run directory's
+    lock throughout (:class:`eoslab.rundir.RunBusyError`, exit 2, if another process has it)."""
     settings.validate()
     paths = RunPaths(out_dir)
     device = resolve_device(settings.device)
     problem = Problem(settings, data_path, device)
     paths.root.mkdir(parents=True, exist_ok=True)
+    with paths.lock("sam_edge train"):
+        return _train_run_locked(settings, data_path, paths, device, problem, progress)
+
+
+def _train_run_locked(settings: RunSettings, data_path, paths: RunPaths, device, problem: "Problem",
+                      progress: bool) -> dict[str, Any]:
     eig_method = settings.eig_method
     if eig_method == "auto":  # measured on the CPU: as few products as ARPACK's, and block products are cheaper
         eig_method = "krylov"
