@@ -23,6 +23,13 @@ point), pre-activation ``x̂ⁱ = Aⁱ x^{i−1} + bⁱ``, activation ``xⁱ = �
   output layer) the ``n_{i+1} × n_{i+1}`` Gram ``A diag(dᵢ²) Aᵀ`` is formed and
   diagonalised directly.
 
+Networks.  Everything above needs only the linear layers in data-flow order and one elementwise
+activation ``σᵢ`` between layers ``i`` and ``i+1``, read by :func:`eoslab.adapters.layer_stack`
+from the project's :class:`eoslab.models.MLP` (unchanged results, to the bit) or from any
+``nn.Sequential`` of ``nn.Linear`` layers and elementwise activations: the widths ``nᵢ`` may
+differ, ``σᵢ`` may differ per layer, and a layer without bias has ``aᵢ = ‖x^{i−1}‖²`` (the ``1``
+in ``aᵢ`` is the bias's column of ``∂f/∂θⁱ``).  The public entry point is :func:`eoslab.decompose`.
+
 Expectations are over the training set ``T``.  With the alignment ratio
 ``r(M₁, M₂) = E‖M₁M₂‖² / (E‖M₁‖² · E‖M₂‖²)``:
 

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from .adapters import layer_stack
-from .network import prepare_data, resolve_criterion
+from .network import default_settings, prepare_data, resolve_criterion
 
 #: The monitor's columns beyond the analysis schema.
 MONITOR_EXTRA_COLUMNS = ["step", "lr", "two_over_lr"]
@@ -96,7 +96,7 @@ class SharpnessMonitor:
         self.every = every
         self.optimizer = optimizer
         self.lr = lr
-        self.settings = MetricSettings() if settings is None else settings
+        self.settings = default_settings(model) if settings is None else settings
         if chunk_size is not None:
             self.settings = MetricSettings(**{**self.settings.__dict__, "chunk_size": chunk_size})
         self.settings.validate()

@@ -195,6 +195,20 @@ def prepare_data(model: nn.Module, X: Any, y: Any) -> tuple[torch.Tensor, torch.
     return X, y
 
 
+#: Tolerances of the eigensolvers for float32 networks (float64's defaults, 1e-8 and 1e-10, lie below
+#: float32's rounding: the solvers would run to their iteration limits without converging).
+FLOAT32_TOLERANCES = {"eig_tol": 1e-4, "jacobian_tol": 1e-5}
+
+
+def default_settings(model: nn.Module):
+    """:class:`eoslab.metrics.MetricSettings` for ``model``: the analysis defaults, with
+    :data:`FLOAT32_TOLERANCES` when its parameters are float32 (or lower)."""
+    from .metrics import MetricSettings
+
+    dtype = next(model.parameters()).dtype
+    return MetricSettings(**FLOAT32_TOLERANCES) if torch.finfo(dtype).eps > 1e-10 else MetricSettings()
+
+
 def decompose(model: nn.Module, X: Any, y: Any, criterion: Any = "cross_entropy", *, settings=None,
               chunk_size: int | None = None, scale: float | None = None, seed: int | None = None) -> pd.DataFrame:
     """The paper's metrics (Eqs. 2–8) of ``model`` on ``(X, y)``: a table ``metric, layer, value``.
@@ -214,7 +228,7 @@ def decompose(model: nn.Module, X: Any, y: Any, criterion: Any = "cross_entropy"
     from .metrics import MetricSettings, analyze_snapshot
 
     stack = layer_stack(model)
-    settings = MetricSettings() if settings is None else settings
+    settings = default_settings(model) if settings is None else settings
     if chunk_size is not None or seed is not None:
         settings = MetricSettings(**{**settings.__dict__, **({"chunk_size": chunk_size} if chunk_size else {}),
                                      **({"eig_seed": seed} if seed is not None else {})})
