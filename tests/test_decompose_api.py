@@ -9,6 +9,7 @@ then the paper's definitions (Eqs. 2–7) with numpy-free torch.linalg.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from pathlib import Path
@@ -150,11 +151,12 @@ def as_dict(table):
 
 
 @pytest.mark.parametrize("criterion", ["cross_entropy", "mse"])
-def test_decompose_matches_dense_computation(criterion):
+def test_decompose_matches_dense_computation(criterion, device):
+    """On ``pytest --device cuda`` the network lives on the GPU (the data follow it); the reference is on the CPU."""
     net = tiny_network()
     X, y = tiny_data()
     loss = nn.CrossEntropyLoss() if criterion == "cross_entropy" else nn.MSELoss()
-    table = eoslab.decompose(net, X, y, criterion=loss, chunk_size=3)   # chunked over samples
+    table = eoslab.decompose(copy.deepcopy(net).to(device), X, y, criterion=loss, chunk_size=3)   # chunked
     assert list(table.columns) == ["metric", "layer", "value"]
     got, want = as_dict(table), dense_reference(net, X, y, criterion)
     assert set(want) <= set(got)
