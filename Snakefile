@@ -33,6 +33,8 @@ include: "workflow/rules/jacobian_alignment_train.smk"
 include: "workflow/rules/jacobian_alignment_analyze.smk"
 include: "workflow/rules/jacobian_alignment_aggregate.smk"
 include: "workflow/rules/jacobian_alignment_figures.smk"
+include: "workflow/rules/jacobian_alignment_gd_common.smk"
+include: "workflow/rules/jacobian_alignment_gd.smk"
 # sam_edge (Long & Bartlett 2023)
 include: "workflow/rules/sam_edge_common.smk"
 include: "workflow/rules/sam_edge.smk"

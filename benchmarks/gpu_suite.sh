@@ -56,6 +56,7 @@ cat "$OUT/environment.txt"
 # 1. Engine tests on the device.
 step tests "$PYTHON" -m pytest -q -p no:cacheprovider --device "$DEVICE" \
     tests/test_curvature.py tests/test_eigensolvers.py tests/test_integrators.py tests/test_decomposition.py \
+    "tests/test_decompose_api.py::test_decompose_matches_dense_computation" \
     tests/test_training.py --junitxml="$OUT/tests.xml"
 
 # 2. The tiny pipeline, jacobian_alignment only, into $OUT/tiny (device auto: cuda when available).

@@ -216,6 +216,50 @@ def _status(args: argparse.Namespace) -> int:
 COMMANDS = {"study": _study, "train": _train, "data": _data, "status": _status, **jacobian_alignment_cli.COMMANDS}
 
 
+DECOMPOSE_DESCRIPTION = """Decompose the sharpness of a saved network on a data file (Eqs. 2-8): the metrics and
+names of 'eoslab analyze', as one table (metric, layer, value).
+
+MODEL is a torch.save'd nn.Sequential of nn.Linear layers and elementwise activations (unpickled with
+weights_only=False: load only files you trust), an eoslab snapshot (snapshots/NNNNNNN.pt of
+'eoslab train'), or a state dict with --arch (a JSON/YAML spec: widths, activation, bias, dtype;
+see eoslab.adapters.sequential_from_spec). DATA is an .npz with X (N, D) and y (as 'eoslab data
+subset' writes), or a .pt holding {"X": ..., "y": ...}. Networks it cannot decompose are refused
+with the module and the reason (exit status 2)."""
+
+
+def _add_decompose_parser(subparsers) -> None:
+    """`eoslab decompose MODEL DATA --out FILE` (issue 25); registers its own command."""
+    parser = subparsers.add_parser("decompose", help="decompose the sharpness of a saved network on a data file",
+                                   description=DECOMPOSE_DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="saved nn.Sequential (.pt), eoslab snapshot, or state dict with --arch")
+    parser.add_argument("data", help=".npz with X and y, or .pt with {'X', 'y'}")
+    parser.add_argument("--out", required=True, help="output table: .parquet or .csv (required)")
+    parser.add_argument("--arch", help="JSON/YAML architecture spec, when MODEL is a state dict")
+    parser.add_argument("--criterion", default="cross_entropy", choices=("cross_entropy", "mse"),
+                        help="training loss (default: cross_entropy)")
+    parser.add_argument("--reduction", default="mean", choices=("mean", "sum"),
+                        help="how the training loss reduces over samples; sum scales the curvature metrics by N "
+                             "(cross-entropy) or N*O (MSE) (default: mean, the paper's)")
+    parser.add_argument("--device", default="cpu", help="torch device for the model and data (default: cpu)")
+    from .metrics import MetricSettings
+
+    add_dataclass_flags(parser.add_argument_group("metric settings"), MetricSettings, skip=("device",))
+    COMMANDS["decompose"] = _decompose
+
+
+def _decompose(args: argparse.Namespace) -> int:
+    from .metrics import MetricSettings
+    from .network import decompose_files
+
+    settings = MetricSettings.from_dict(config_values(args, MetricSettings))
+    frame = decompose_files(args.model, args.data, args.out, arch=args.arch, criterion=args.criterion,
+                            reduction=args.reduction, device=args.device, settings=settings)
+    print(f"wrote {args.out}: {len(frame)} rows; sharpness {frame.attrs['sharpness']:.6g}, E|K|^2 "
+          f"{frame.attrs['EK2']:.6g}, P1_DeltaJ {frame.attrs['P_DeltaJ_1']:.6g}")
+    return 0
+
+
 def configure_logging(verbose: bool) -> None:
     """INFO (DEBUG with -v) for eoslab's own messages; matplotlib only from WARNING on, unless
     verbose (its mathtext logs every glyph substitution at INFO, which buried the figure logs)."""
@@ -239,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     jacobian_alignment_cli.add_commands(subparsers)
     _add_status_parser(subparsers)
     _add_study_parser(subparsers)
+    _add_decompose_parser(subparsers)  # issue 25: eoslab decompose
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     if args.threads is not None:

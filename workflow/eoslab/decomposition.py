@@ -23,6 +23,13 @@ point), pre-activation ``x̂ⁱ = Aⁱ x^{i−1} + bⁱ``, activation ``xⁱ = �
   output layer) the ``n_{i+1} × n_{i+1}`` Gram ``A diag(dᵢ²) Aᵀ`` is formed and
   diagonalised directly.
 
+Networks.  Everything above needs only the linear layers in data-flow order and one elementwise
+activation ``σᵢ`` between layers ``i`` and ``i+1``, read by :func:`eoslab.adapters.layer_stack`
+from the project's :class:`eoslab.models.MLP` (unchanged results, to the bit) or from any
+``nn.Sequential`` of ``nn.Linear`` layers and elementwise activations: the widths ``nᵢ`` may
+differ, ``σᵢ`` may differ per layer, and a layer without bias has ``aᵢ = ‖x^{i−1}‖²`` (the ``1``
+in ``aᵢ`` is the bias's column of ``∂f/∂θⁱ``).  The public entry point is :func:`eoslab.decompose`.
+
 Expectations are over the training set ``T``.  With the alignment ratio
 ``r(M₁, M₂) = E‖M₁M₂‖² / (E‖M₁‖² · E‖M₂‖²)``:
 
@@ -48,11 +55,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 from torch.func import jvp
 
+from .adapters import LayerStack, layer_stack
 from .criteria import Criterion
 from .eigensolvers import batched_top_eigenvalues
-from .models import MLP
 
 #: Below this output width of Mᵢ the Gram ``A diag(d²) Aᵀ`` is diagonalised directly.
 DIRECT_GRAM_MAX = 64
@@ -71,40 +79,42 @@ class ForwardRecord:
         return self.preactivations[-1]
 
 
-def forward_record(model: MLP, x: torch.Tensor) -> ForwardRecord:
+def forward_record(model: nn.Module | LayerStack, x: torch.Tensor) -> ForwardRecord:
     """Run the MLP on ``x`` keeping every layer's input, pre-activation and ``σ′``."""
+    layers = layer_stack(model)
     inputs, preactivations, derivatives = [], [], []
     h = x
-    for i, linear in enumerate(model.linears):
+    for i, linear in enumerate(layers.linears):
         inputs.append(h)
         pre = linear(h)
         preactivations.append(pre)
-        if i < model.depth - 1:
+        if i < layers.depth - 1:
             # σ is elementwise, so its Jacobian-vector product with ones is σ′(x̂) entrywise.
-            h, derivative = jvp(model.activation, (pre,), (torch.ones_like(pre),))
+            h, derivative = jvp(layers.activations[i], (pre,), (torch.ones_like(pre),))
             derivatives.append(derivative)
     return ForwardRecord(inputs, preactivations, derivatives)
 
 
-def preactivation_jacobians(model: MLP, record: ForwardRecord) -> list[torch.Tensor]:
+def preactivation_jacobians(model: nn.Module | LayerStack, record: ForwardRecord) -> list[torch.Tensor]:
     """``Jᵢ = ∂f/∂x̂ⁱ`` per sample, ``i = 1..L``, each ``(N, O, nᵢ)`` (backward recursion)."""
+    layers = layer_stack(model)
     out = record.output
     N, O = out.shape
     J = torch.eye(O, dtype=out.dtype, device=out.device).expand(N, O, O)
     jacobians = [J]
-    for i in range(model.depth - 1, 0, -1):  # layer i = L−1 .. 1 (0-based i−1)
-        weight = model.linears[i].weight     # A^{i+1}
+    for i in range(layers.depth - 1, 0, -1):  # layer i = L−1 .. 1 (0-based i−1)
+        weight = layers.linears[i].weight     # A^{i+1}
         J = torch.matmul(J, weight) * record.derivatives[i - 1].unsqueeze(1)
         jacobians.append(J)
     return jacobians[::-1]
 
 
-def layerwise_jacobians(model: MLP, record: ForwardRecord, layer: int) -> torch.Tensor:
+def layerwise_jacobians(model: nn.Module | LayerStack, record: ForwardRecord, layer: int) -> torch.Tensor:
     """``Mᵢ = ∂x̂^{i+1}/∂x̂ⁱ = A^{i+1} diag(σ′(x̂ⁱ))`` per sample, ``(N, n_{i+1}, nᵢ)``.
 
     Materialised only for tests and small layers; the analysis uses its Gram.
     """
-    weight = model.linears[layer].weight
+    weight = layer_stack(model).linears[layer].weight
     return weight.unsqueeze(0) * record.derivatives[layer - 1].unsqueeze(1)
 
 
@@ -168,15 +178,18 @@ class SampleSums:
 
 
 @torch.no_grad()
-def accumulate_chunk(sums: SampleSums, model: MLP, criterion: Criterion, x: torch.Tensor, y: torch.Tensor, *,
-                     grams: list[torch.Tensor] | None = None, tol: float = 1e-10, steps: int = 24,
-                     max_restarts: int = 100, generator: torch.Generator | None = None) -> None:
+def accumulate_chunk(sums: SampleSums, model: nn.Module | LayerStack, criterion: Criterion, x: torch.Tensor,
+                     y: torch.Tensor, *, grams: list[torch.Tensor] | None = None, tol: float = 1e-10,
+                     steps: int = 24, max_restarts: int = 100, generator: torch.Generator | None = None) -> None:
     """Add one chunk of samples' ``‖K‖², ‖Δⁱ‖², (χⁱ)², ‖Δ^{i+1}Mᵢ‖², ‖Mᵢ‖²`` to ``sums``."""
-    L = model.depth
-    record = forward_record(model, x)
-    jacobians = preactivation_jacobians(model, record)
+    layers = layer_stack(model)
+    L = layers.depth
+    record = forward_record(layers, x)
+    jacobians = preactivation_jacobians(layers, record)
     R = criterion.output_hessian_sqrt(record.output, y)                      # (b, O, O)
-    a = [1.0 + h.square().sum(dim=1) for h in record.inputs]                # a_i, i = 1..L
+    # a_i = 1 + ‖x^{i−1}‖² (the 1 is the bias bⁱ's share of ∂f/∂θⁱ; a layer without bias has a_i = ‖x^{i−1}‖²)
+    a = [1.0 + h.square().sum(dim=1) if layers.has_bias(i + 1) else h.square().sum(dim=1)
+         for i, h in enumerate(record.inputs)]
     KKt = None
     s = []
     for i in range(L):
@@ -191,7 +204,7 @@ def accumulate_chunk(sums: SampleSums, model: MLP, criterion: Criterion, x: torc
     for i in range(L - 1):
         sums.chi2[i] += float((a[i] / a[i + 1]).sum())
         sums.DeltaJ2[i] += float((a[i + 1] * s[i]).sum())
-        weight = model.linears[i + 1].weight
+        weight = layers.linears[i + 1].weight
         norms, stats = layerwise_jacobian_norms(
             weight, record.derivatives[i], gram=None if grams is None else grams[i], tol=tol, steps=steps,
             max_restarts=max_restarts, generator=generator)
@@ -261,15 +274,20 @@ def decompose(sums: SampleSums) -> Decomposition:
                          P_DeltaJ=suffix_products(r_DeltaJ), solver=dict(sums.solver))
 
 
-def layerwise_decomposition(model: MLP, criterion: Criterion, X: torch.Tensor, y: torch.Tensor, *,
-                            chunk_size: int = 512, tol: float = 1e-10, steps: int = 24, max_restarts: int = 100,
+def layerwise_decomposition(model: nn.Module | LayerStack, criterion: Criterion, X: torch.Tensor, y: torch.Tensor,
+                            *, chunk_size: int = 512, tol: float = 1e-10, steps: int = 24, max_restarts: int = 100,
                             seed: int = 0) -> Decomposition:
-    """Eqs. 3–7 over the data set ``(X, y)``, chunked over samples (see the module docstring)."""
+    """Eqs. 3–7 over the data set ``(X, y)``, chunked over samples (see the module docstring).
+
+    ``model``: the project's :class:`eoslab.models.MLP` or any network :func:`eoslab.adapters.layer_stack`
+    reads (an ``nn.Sequential`` of ``nn.Linear`` layers and elementwise activations).
+    """
+    layers = layer_stack(model)
     generator = torch.Generator().manual_seed(seed)
-    sums = SampleSums(model.depth)
+    sums = SampleSums(layers.depth)
     with torch.no_grad():
-        grams = [model.linears[i + 1].weight.T @ model.linears[i + 1].weight for i in range(model.depth - 1)]
+        grams = [layers.linears[i + 1].weight.T @ layers.linears[i + 1].weight for i in range(layers.depth - 1)]
     for start in range(0, X.shape[0], chunk_size):
-        accumulate_chunk(sums, model, criterion, X[start:start + chunk_size], y[start:start + chunk_size],
+        accumulate_chunk(sums, layers, criterion, X[start:start + chunk_size], y[start:start + chunk_size],
                          grams=grams, tol=tol, steps=steps, max_restarts=max_restarts, generator=generator)
     return decompose(sums)

@@ -119,7 +119,8 @@ def figure_title(number: str | Figure) -> str:
     """E.g. "Figure 2. Overlap ratio ρ(K) and E‖K‖²_max — CIFAR-10, cross-entropy" (in mathtext)."""
     spec = number if isinstance(number, Figure) else figure_spec(number)
     label = f"Figure {int(spec.number)}" + (" (variant)" if spec.is_variant else "")
-    return f"{label}. {TITLES[spec.kind]} — {NAMES[spec.dataset]}, {CRITERION_NAMES[spec.criterion]}"
+    # A data set of no paper's (e.g. a SharpnessMonitor run's name) is titled by its own name.
+    return f"{label}. {TITLES[spec.kind]} — {NAMES.get(spec.dataset, spec.dataset)}, {CRITERION_NAMES[spec.criterion]}"
 
 
 @dataclass
