@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eoslab import noise_kernel as nk
 from eoslab.studies.stochastic_eos.claims import CLAIMS, claims_table, verdict_counts
 from eoslab.studies.stochastic_eos.linear import LocalisationConfig, localisation_point
 from eoslab.studies.stochastic_eos.mlp import run_outcomes

@@ -29,7 +29,6 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from .settings import ConfigError
 

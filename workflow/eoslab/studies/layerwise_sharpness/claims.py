@@ -322,7 +322,7 @@ def _chapter3(trajectories: pd.DataFrame) -> dict[str, tuple[list[float], str, s
             reached["mean_after_over_edge"].tolist(), f"{len(reached)} runs that reach 2/η",
             "; ".join(x for x in ("outside [0.9, 1.1]: " + ", ".join(f"{r.run} {r.mean_after_over_edge:.2f}"
                                                                      for r in far.itertuples()) if len(far) else "",
-                                  f"runs that never reach 2/η are in eos_reached" if len(never) else "") if x))
+                                  "runs that never reach 2/η are in eos_reached" if len(never) else "") if x))
         if "layer_drift" in reached:
             out["layer_own_threshold"] = (reached["layer_drift"].tolist(), f"{len(reached)} runs that reach 2/η", "")
         if "grad_before_over_start" in reached:

@@ -171,7 +171,7 @@ def draw_figure(number: str, frame: pd.DataFrame | None, rho: float | None):
             if i == len(rows_rho) - 1:
                 ax.set_xlabel("step")
             sns.despine(ax=ax)
-    handles, labels = {}, []
+    handles = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)

@@ -33,7 +33,7 @@ from ...criteria import MeanSquaredError
 from ...curvature import HessianOperator
 from ...eigensolvers import top_eigenpairs
 from ...models import build_model
-from .data import centre, load_images
+from .data import load_images
 
 PARTS = ("cpu_mlp", "digits_mlp", "proxy_mlp", "proxy_mlp_low", "proxy_mlp_high", "cpu_cnn", "proxy_cnn")
 PAPER_LRS = {"mlp": [0.03, 0.1, 0.3], "cnn": [0.0003, 0.001, 0.003, 0.01]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...verdicts import Claim, at_least, at_most, between, claim_row, claims_frame
+from ...verdicts import Claim, at_most, between, claim_row, claims_frame
 
 STUDY = "stochastic_eos"
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import atomic_write
-from .linear import crossing, divergence_boundary
+from .linear import crossing
 from .mlp import final_rows
 
 
