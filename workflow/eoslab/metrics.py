@@ -11,9 +11,10 @@ For an MLP, a criterion and the data ``(X, y)``:
   (``i = 1..L−1``, Eqs. 5–6) and ``Pi_chi``, ``P_chi``, ``Pi_J``, ``P_DeltaJ`` (Eq. 7);
 * ``EDeltaL2`` = ``E‖Δᴸ‖²``.
 
-The layerwise quantities come from :mod:`eoslab.decomposition`.  The run-level analysis of the
-paper's study (every snapshot of a training run, one tidy table) is
-:mod:`eoslab.studies.jacobian_alignment.analysis`.
+The layerwise quantities come from :mod:`eoslab.decomposition`.  The tidy table of these metrics
+(:data:`TABLE_COLUMNS`, :func:`typed_table`: one row per metric, layer and snapshot) is the engine's,
+written by the paper study's run analysis (:mod:`eoslab.studies.jacobian_alignment.analysis`) and by
+:class:`eoslab.SharpnessMonitor` alike, so the study's figures draw either.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 
 from .curvature import GaussNewtonOperator, HessianOperator, ResidualHessianOperator
@@ -32,6 +34,22 @@ from .settings import ConfigError, config_from_dict, option
 from .training import EIG_METHODS, resolve_eig_method
 
 log = logging.getLogger(__name__)
+
+#: The tidy metrics table: one row per (run, snapshot, metric, layer); ``layer`` null for global metrics.
+TABLE_COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer",
+                 "value"]
+
+
+def typed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in :data:`TABLE_COLUMNS` order with the table's column types (``layer`` nullable for
+    global metrics); an aggregate's ``status`` column (the run's training status) is kept, last."""
+    has_status = "status" in frame.columns
+    columns = TABLE_COLUMNS + (["status"] if has_status else [])
+    return frame[columns].astype({**({"status": "string"} if has_status else {}), "dataset": "string",
+                                  "criterion": "string", "size": "int64", "subset_seed": "int64",
+                                  "init_seed": "int64", "iteration": "int64", "t": "float64", "metric": "string",
+                                  "layer": "Int64", "value": "float64"})
+
 
 #: Metrics with a null ``layer`` / with a layer index (see the module docstring for their ranges).
 GLOBAL_METRICS = ("loss", "accuracy", "grad_norm", "sharpness_hessian", "sharpness_G", "sharpness_H", "EK2",

@@ -13,7 +13,7 @@ number of updates taken so far.  Each measurement is :func:`eoslab.decompose` on
 ``(X, y)`` (typically the full training set, even when the loop uses mini-batches), warm-started
 from the previous one, and the table is rewritten (atomically) after every measurement.
 
-**The table** has the analysis stage's columns (:data:`eoslab.studies.jacobian_alignment.analysis.COLUMNS`:
+**The table** has the analysis stage's columns (:data:`eoslab.metrics.TABLE_COLUMNS`:
 ``dataset, criterion, size, subset_seed, init_seed, iteration, t, metric, layer, value``) plus
 ``step``, ``lr`` and ``two_over_lr``:
 
@@ -54,16 +54,16 @@ MONITOR_EXTRA_COLUMNS = ["step", "lr", "two_over_lr"]
 
 
 def analysis_columns() -> list[str]:
-    from .studies.jacobian_alignment.analysis import COLUMNS
+    from .metrics import TABLE_COLUMNS
 
-    return list(COLUMNS)
+    return list(TABLE_COLUMNS)
 
 
 def analysis_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A monitor table reduced to the analysis schema (for ``eoslab aggregate`` / ``eoslab figure``)."""
-    from .studies.jacobian_alignment.analysis import typed
+    from .metrics import typed_table
 
-    return typed(frame[analysis_columns()])
+    return typed_table(frame[analysis_columns()])
 
 
 class SharpnessMonitor:
@@ -175,7 +175,7 @@ class SharpnessMonitor:
 
 
 def typed_monitor(frame: pd.DataFrame) -> pd.DataFrame:
-    from .studies.jacobian_alignment.analysis import typed
+    from .metrics import typed_table as typed
 
     extra = frame[MONITOR_EXTRA_COLUMNS].astype({"step": "int64", "lr": "float64", "two_over_lr": "float64"})
     return pd.concat([typed(frame), extra], axis=1)

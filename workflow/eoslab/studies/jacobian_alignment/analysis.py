@@ -60,7 +60,7 @@ from ...arrays import DataFileError, load_arrays
 from ...criteria import get_criterion
 from ...datasets.pools import card_path
 from ...io import read_json, write_json, write_parquet
-from ...metrics import MetricSettings, analyze_snapshot
+from ...metrics import TABLE_COLUMNS, MetricSettings, analyze_snapshot, typed_table
 from ...rundir import RunPaths
 from ...settings import config_from_dict, option
 from ...training import FINISHED_STATUSES, load_snapshot, resolve_device
@@ -71,7 +71,8 @@ ANALYSABLE_STATUSES = FINISHED_STATUSES + ("diverged",)
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "criterion", "size", "subset_seed", "init_seed", "iteration", "t", "metric", "layer", "value"]
+#: The analysis table is the engine's tidy metrics table (:data:`eoslab.metrics.TABLE_COLUMNS`).
+COLUMNS = TABLE_COLUMNS
 
 @dataclass
 class AnalysisConfig(MetricSettings):
@@ -161,12 +162,8 @@ def frame_from_rows(meta: dict[str, Any], iteration: int, t: float,
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The analysis schema's column types (``layer`` nullable for global metrics); an aggregate's
-    ``status`` column (the run's training status) is kept, last."""
-    columns = COLUMNS + (["status"] if "status" in frame.columns else [])
-    return frame[columns].astype({**({"status": "string"} if "status" in frame.columns else {}), "dataset": "string", "criterion": "string", "size": "int64",
-                                  "subset_seed": "int64", "init_seed": "int64", "iteration": "int64",
-                                  "t": "float64", "metric": "string", "layer": "Int64", "value": "float64"})
+    """The analysis schema's column types (:func:`eoslab.metrics.typed_table`)."""
+    return typed_table(frame)
 
 
 def analyze_run(run_dir: str | os.PathLike, out: str | os.PathLike, config: AnalysisConfig | None = None,
