@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from eoslab.verdicts import VERDICTS, claims_markdown, judge, read_claims
+from eoslab.verdicts import CLAIMS_PAGES, VERDICTS, claims_markdown, judge, read_claims
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"jacobian_alignment": "reproduction.md", "sam_edge": "sam_edge.md", "stochastic_eos": "stochastic_eos.md",
-         "layerwise_sharpness": "layerwise_sharpness.md"}
+PAGES = {study: Path(page).name for study, page in CLAIMS_PAGES.items()}
 BOLD_VERDICT = re.compile(r"\*\*(" + "|".join(VERDICTS) + r")\*\*", re.IGNORECASE)
 
 
@@ -54,3 +53,26 @@ def test_the_block_check_catches_an_edited_verdict():
     block, outside = claims_block(page, "x")
     assert block == table_md.strip()
     assert BOLD_VERDICT.findall(outside) == ["partial"]
+
+
+def test_claims_page_command_copies_the_table_and_replaces_only_the_block(tmp_path):
+    from eoslab.cli import main
+    from eoslab.verdicts import Claim, at_least, claim_row, claims_frame, write_claims
+
+    claim = Claim("c", "§1", "grows", "ratio", at_least(2.0), at_least(1.0))
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    source = results / "sam_edge" / "tables" / "claims.csv"
+    write_claims(claims_frame([claim_row("sam_edge", claim, [3.0, 1.5], config="config/cpu/sam_edge.yaml")]), source)
+    docs.mkdir()
+    page = docs / "sam_edge.md"
+    page.write_text("before\n<!-- claims: config/cpu/sam_edge.yaml -->\nold **partial**\n<!-- /claims -->\nafter\n")
+    assert main(["claims-page", "sam_edge", "--results", str(results), "--docs", str(docs)]) == 0
+    table = read_claims(docs / "claims" / "sam_edge-cpu.csv")
+    assert table.loc[0, "verdict"] == "reproduced" and table.loc[0, "measured"] == 2.25   # median of 3.0 and 1.5
+    block, outside = claims_block(page.read_text(), "sam_edge")
+    assert block == claims_markdown(table).strip()
+    assert outside == "before\n\nafter\n"
+    # a table from another config is refused, and the page is left as it was
+    write_claims(claims_frame([claim_row("sam_edge", claim, [3.0], config="config/tiny.yaml")]), source)
+    assert main(["claims-page", "sam_edge", "--results", str(results), "--docs", str(docs)]) == 2
+    assert claims_block(page.read_text(), "sam_edge")[0] == block

@@ -88,3 +88,16 @@ def test_a_stored_row_is_rejudged_to_the_same_verdict():
     for values in ([0.95, 1.0, 1.05], [0.95, 1.0, 1.05, 1.35, 2.06], [3.0], []):
         row = claim_row("s", at_edge, values, config="c")
         assert judge(at_edge, row["measured"], row["min"], row["max"], row["n"]) == row["verdict"]
+
+
+def test_with_claims_block_appends_a_missing_block_and_refuses_an_unclosed_one():
+    from eoslab.verdicts import with_claims_block
+
+    claim = Claim("c", "§1", "grows", "ratio", at_least(2.0), at_least(1.0))
+    frame = claims_frame([claim_row("x", claim, [1.5], config="config/cpu/x.yaml")])
+    page = with_claims_block("# x\n", "x", frame)
+    assert page.startswith("# x\n\n## Claims at CPU scale\n\n<!-- claims: config/cpu/x.yaml -->\n| claim |")
+    assert page.endswith("1 partial, 0 not reproduced, 0 not run.\n<!-- /claims -->\n")
+    assert with_claims_block(page, "x", frame) == page          # replacing is idempotent
+    with pytest.raises(ValueError, match="no <!-- /claims -->"):
+        with_claims_block("<!-- claims: config/cpu/x.yaml -->\n| a |\n", "x", frame)

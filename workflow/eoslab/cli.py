@@ -213,7 +213,46 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"study": _study, "train": _train, "data": _data, "status": _status, **jacobian_alignment_cli.COMMANDS}
+def _add_claims_page_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "claims-page", help="put a study's CPU claims table on its docs page (docs/claims/README.md)",
+        description="Copy RESULTS/STUDY/tables/claims.csv to docs/claims/STUDY-cpu.csv and replace the page's "
+                    "block between <!-- claims: config/cpu/STUDY.yaml --> and <!-- /claims --> by that table as "
+                    "claims_markdown renders it (appended under '## Claims at CPU scale' if the page has none). "
+                    "Refuses a table that config/cpu/STUDY.yaml did not make.")
+    parser.add_argument("study", help="study name (jacobian_alignment, sam_edge, stochastic_eos, layerwise_sharpness)")
+    parser.add_argument("--results", default="results/cpu", help="the CPU config's output root (default: results/cpu)")
+    parser.add_argument("--docs", default="docs", help="the docs folder of the checkout (default: docs)")
+
+
+def _claims_page(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .io import atomic_write
+    from .verdicts import CLAIMS_PAGES, read_claims, with_claims_block
+
+    if args.study not in CLAIMS_PAGES:
+        raise ConfigError(f"unknown study {args.study!r}; expected one of {', '.join(CLAIMS_PAGES)}")
+    source = Path(args.results) / args.study / "tables" / "claims.csv"
+    if not source.exists():
+        raise DataFileError(f"{source} is missing: run snakemake -c2 all --configfile config/cpu/{args.study}.yaml")
+    table = read_claims(source)
+    expected = f"config/cpu/{args.study}.yaml"
+    configs = set(table["config"])
+    if configs != {expected}:
+        raise ConfigError(f"{source} was made from {sorted(configs)}, not {expected}")
+    docs = Path(args.docs)
+    page = docs / Path(CLAIMS_PAGES[args.study]).name
+    csv = docs / "claims" / f"{args.study}-cpu.csv"
+    atomic_write(csv, lambda tmp: Path(tmp).write_bytes(source.read_bytes()))
+    text = with_claims_block(page.read_text(encoding="utf-8"), args.study, read_claims(csv))
+    atomic_write(page, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    counts = table["verdict"].value_counts().to_dict()
+    print(f"wrote {csv} and the claims block of {page} ({counts})")
+    return 0
+
+
+COMMANDS = {"claims-page": _claims_page, "study": _study, "train": _train, "data": _data, "status": _status, **jacobian_alignment_cli.COMMANDS}
 
 
 DECOMPOSE_DESCRIPTION = """Decompose the sharpness of a saved network on a data file (Eqs. 2-8): the metrics and
@@ -284,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_status_parser(subparsers)
     _add_study_parser(subparsers)
     _add_decompose_parser(subparsers)  # issue 25: eoslab decompose
+    _add_claims_page_parser(subparsers)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     if args.threads is not None:

@@ -231,3 +231,28 @@ def read_claims(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: not a claims table, missing columns {sorted(missing)}")
     return frame[CLAIM_COLUMNS]
+
+
+#: Each study's docs page, which carries its CPU claims table (docs/claims/README.md).
+CLAIMS_PAGES = {"jacobian_alignment": "docs/reproduction.md", "sam_edge": "docs/sam_edge.md",
+                "stochastic_eos": "docs/stochastic_eos.md", "layerwise_sharpness": "docs/layerwise_sharpness.md"}
+
+
+def claims_block_markers(study: str) -> tuple[str, str]:
+    """The markers around a docs page's CPU claims table (docs/claims/README.md)."""
+    return f"<!-- claims: config/cpu/{study}.yaml -->", "<!-- /claims -->"
+
+
+def with_claims_block(page: str, study: str, frame: pd.DataFrame) -> str:
+    """``page`` with its claims block replaced by ``frame`` rendered by :func:`claims_markdown`.
+
+    A page without the block gets it appended under a heading ``## Claims at CPU scale``; a page with
+    a begin marker and no end marker is refused (``ValueError``) rather than guessed at."""
+    begin, end = claims_block_markers(study)
+    block = f"{begin}\n{claims_markdown(frame)}{end}"
+    if begin not in page:
+        return page.rstrip("\n") + f"\n\n## Claims at CPU scale\n\n{block}\n"
+    head, rest = page.split(begin, 1)
+    if end not in rest:
+        raise ValueError(f"the page has {begin} but no {end} after it")
+    return head + block + rest.split(end, 1)[1]
