@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...io import read_json
+from ...io import atomic_write, read_json
 from .aggregate import RUN_KEYS, read_analysis
 
 #: The decomposition's factors drawn and summarised (metric, layer, label).
@@ -206,11 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = figure_sharpness(analysis, logs, figures / "gd_sharpness")
     paths += figure_alignment(analysis, figures / "gd_alignment")
     table = summary(analysis, logs, t_ref)
-    table.to_csv(tables / "gd_summary.csv", index=False)
-    transposed = table.set_index(["D", "method"]).T
-    (tables / "gd_summary.md").write_text(
-        f"# Gradient descent beside the flow (reference time t_ref = {t_ref:g})\n\n"
-        + transposed.to_markdown(floatfmt=".4g") + "\n")
+    atomic_write(tables / "gd_summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    text = (f"# Gradient descent beside the flow (reference time t_ref = {t_ref:g})\n\n"
+            + table.set_index(["D", "method"]).T.to_markdown(floatfmt=".4g") + "\n")
+    atomic_write(tables / "gd_summary.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     print("wrote " + ", ".join(map(str, paths + [tables / "gd_summary.csv", tables / "gd_summary.md"])))
     return 0
 
