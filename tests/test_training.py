@@ -250,18 +250,38 @@ def test_second_trainer_on_one_run_is_refused_and_the_lock_dies_with_its_holder(
             train(config, out, progress=False)
 
 
+def _checkpoint_iteration(out) -> int:
+    try:
+        return int(torch.load(out / "checkpoint.pt", weights_only=True)["iteration"])
+    except Exception:  # not written yet
+        return -1
+
+
 def test_died_trainer_is_recorded_by_the_next_one(blob_data, tmp_path):
     data = blob_data()
     out = tmp_path / "run"
-    process = subprocess.Popen(_cli(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for(lambda: (out / "checkpoint.pt").exists(), process)
+    process = subprocess.Popen(_cli(data, out, "--max-iterations", "100000"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    # Killed after its second checkpoint (every 3 iterations): status.json says how far it had got.
+    _wait_for(lambda: _checkpoint_iteration(out) >= 6, process)
     process.kill()
     process.wait()
-    assert json.loads((out / "status.json").read_text())["status"] == "running"
-    subprocess.run(_cli(data, out), check=True, capture_output=True)
+    running = json.loads((out / "status.json").read_text())
+    assert running["status"] == "running"
+    # status.json of a running trainer follows its checkpoints (it used to say iteration 0 until the end,
+    # so the next trainer recorded the dead one at iteration 0 whatever it had done; docs/reliability.md (b)).
+    assert running["iteration"] >= 3 and running["iteration"] % 3 == 0
+    second = subprocess.Popen(_cli(data, out, "--max-iterations", "100000"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: "previous" in json.loads((out / "status.json").read_text()), second)
+    finally:
+        second.terminate()
+        second.communicate()
     status = json.loads((out / "status.json").read_text())
-    assert status["status"] == "max_iterations"
+    assert status["status"] in ("running", "interrupted")
     assert status["previous"]["status"] == "died" and status["previous"]["pid"] == process.pid
+    assert status["previous"]["iteration"] == running["iteration"]
 
 
 def _finished_reference(data, tmp_path, **overrides):
