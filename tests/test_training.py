@@ -354,6 +354,10 @@ def test_failed_start_leaves_no_empty_output_folder_and_records_failures(blob_da
     out = tmp_path / "never"
     assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out), "--no-progress"]) == 2
     assert not out.exists()
+    # Nor the parents it created (docs/reliability.md (e): `--out b/never` used to leave an empty b/).
+    out = tmp_path / "b" / "never"
+    assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out), "--no-progress"]) == 2
+    assert not (tmp_path / "b").exists()
 
 
 def test_diverged_ok_exits_zero_and_a_rerun_returns_the_status(blob_data, tmp_path, capsys):

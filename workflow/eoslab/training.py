@@ -675,7 +675,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     """
     config.validate()
     paths = RunPaths(out_dir)
-    created = not paths.root.exists()
+    # The topmost directory of out_dir this process creates (None if out_dir exists): a failed start
+    # removes it again if empty, parents included (``--out b/never`` must not leave an empty b/).
+    created = next((p for p in reversed([paths.root, *paths.root.parents]) if not p.exists()), None)
     paths.root.mkdir(parents=True, exist_ok=True)
     try:
         lock = paths.lock("train").acquire()
@@ -693,16 +695,24 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         lock.release()
 
 
-def _remove_if_empty(root, created: bool, also=()) -> None:
-    """Remove a run directory this process created if it holds nothing but ``also`` (a failed start
-    should not leave an empty output folder behind)."""
-    if not created or not root.exists():
+def _remove_if_empty(root, created: os.PathLike | None, also=()) -> None:
+    """Remove a run directory this process created if it holds nothing but ``also``, and the empty
+    parents up to ``created``, the topmost directory it created (a failed start should not leave an
+    empty output folder behind)."""
+    if created is None or not root.exists():
         return
     leftovers = [p for p in root.rglob("*") if p not in also and not p.is_dir()]
     if not leftovers:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
+        parent = root
+        while parent != created and created in parent.parents:
+            parent = parent.parent
+            try:
+                parent.rmdir()   # only if empty
+            except OSError:
+                break
 
 
 def _train_locked(config: TrainConfig, paths: RunPaths, progress: bool, lock: RunLock) -> dict[str, Any]:
