@@ -370,6 +370,21 @@ def test_diverged_ok_exits_zero_and_a_rerun_returns_the_status(blob_data, tmp_pa
     assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", "--diverged-ok", *flags]) == 0
 
 
+def test_threads_option_also_pins_numpy_blas(blob_data, tmp_path):
+    # docs/reliability.md (d): `eoslab --threads 1 train` by hand (no OMP/OPENBLAS_NUM_THREADS in the
+    # environment) left numpy's OpenBLAS on one thread per core, so it differed from the workflow's run
+    # (which Snakemake gives OPENBLAS_NUM_THREADS=1) from iteration 1 on and converged at 231, not 210.
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                           "OPENBLAS_NUM_THREADS")}
+    out = tmp_path / "run"
+    command = _cli(blob_data(), out, "--max-iterations", "1")
+    subprocess.run([*command[:3], "--threads", "1", *command[3:]], check=True, capture_output=True, env=env)
+    run = json.loads((out / "run.json").read_text())
+    assert run["threads"] == 1
+    assert run["threadpools"] and all(pool["num_threads"] == 1 for pool in run["threadpools"]), run["threadpools"]
+
+
 def test_run_json_records_threads_and_blas(blob_data, tmp_path):
     out = tmp_path / "run"
     train(_config(blob_data(), max_iterations=1), out, progress=False)
