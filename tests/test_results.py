@@ -432,6 +432,24 @@ def test_claims_leave_diverged_runs_out():
     assert table.loc["stable_lr_mse", "verdict"] == "not run"
 
 
+def test_claims_readings_leave_diverged_runs_out_like_the_claims_table():
+    # Found in docs/reliability.md (c), all runs diverged: claims_readings.md's Note said "0 of 4 runs
+    # used" while its negative-top-eigenvalue row was computed from all 4 diverged runs' training logs.
+    frame = hand_made_table()
+    status = {("dice", "cross_entropy"): "converged", ("cifar10", "mse"): "diverged"}
+    frame["status"] = [status[(d, c)] for d, c in zip(frame["dataset"], frame["criterion"])]
+    logs = []
+    for (dataset, criterion, size), lambda_min in ((("dice", "cross_entropy", 10), -0.5), (("cifar10", "mse", 20), -5.0)):
+        logs.append(pd.DataFrame({"dataset": dataset, "criterion": criterion, "size": size, "subset_seed": 0,
+                                  "init_seed": 0, "iteration": range(20), "lambda_1": [2.0] * 20,
+                                  "lambda_2": [1.0] * 20, "lambda_min": [lambda_min] * 20,
+                                  "status": status[(dataset, criterion)]}))
+    readings = compute_claims(frame, pd.concat(logs, ignore_index=True), transient=10).set_index("key")
+    negative = readings.loc["max_share_negative_top_eigenvalue"]
+    assert negative["runs"] == 1 and negative["reproduced"] == 0.0      # the diverged run's share 1.0 is left out
+    assert readings.loc["max_sharpness_H", "runs"] == 1
+
+
 # --- Faults (issue 24): runs that did not converge are results, and the outputs say which runs they used ----
 
 

@@ -250,18 +250,38 @@ def test_second_trainer_on_one_run_is_refused_and_the_lock_dies_with_its_holder(
             train(config, out, progress=False)
 
 
+def _checkpoint_iteration(out) -> int:
+    try:
+        return int(torch.load(out / "checkpoint.pt", weights_only=True)["iteration"])
+    except Exception:  # not written yet
+        return -1
+
+
 def test_died_trainer_is_recorded_by_the_next_one(blob_data, tmp_path):
     data = blob_data()
     out = tmp_path / "run"
-    process = subprocess.Popen(_cli(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for(lambda: (out / "checkpoint.pt").exists(), process)
+    process = subprocess.Popen(_cli(data, out, "--max-iterations", "100000"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    # Killed after its second checkpoint (every 3 iterations): status.json says how far it had got.
+    _wait_for(lambda: _checkpoint_iteration(out) >= 6, process)
     process.kill()
     process.wait()
-    assert json.loads((out / "status.json").read_text())["status"] == "running"
-    subprocess.run(_cli(data, out), check=True, capture_output=True)
+    running = json.loads((out / "status.json").read_text())
+    assert running["status"] == "running"
+    # status.json of a running trainer follows its checkpoints (it used to say iteration 0 until the end,
+    # so the next trainer recorded the dead one at iteration 0 whatever it had done; docs/reliability.md (b)).
+    assert running["iteration"] >= 3 and running["iteration"] % 3 == 0
+    second = subprocess.Popen(_cli(data, out, "--max-iterations", "100000"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: "previous" in json.loads((out / "status.json").read_text()), second)
+    finally:
+        second.terminate()
+        second.communicate()
     status = json.loads((out / "status.json").read_text())
-    assert status["status"] == "max_iterations"
+    assert status["status"] in ("running", "interrupted")
     assert status["previous"]["status"] == "died" and status["previous"]["pid"] == process.pid
+    assert status["previous"]["iteration"] == running["iteration"]
 
 
 def _finished_reference(data, tmp_path, **overrides):
@@ -334,6 +354,10 @@ def test_failed_start_leaves_no_empty_output_folder_and_records_failures(blob_da
     out = tmp_path / "never"
     assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out), "--no-progress"]) == 2
     assert not out.exists()
+    # Nor the parents it created (docs/reliability.md (e): `--out b/never` used to leave an empty b/).
+    out = tmp_path / "b" / "never"
+    assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out), "--no-progress"]) == 2
+    assert not (tmp_path / "b").exists()
 
 
 def test_diverged_ok_exits_zero_and_a_rerun_returns_the_status(blob_data, tmp_path, capsys):
@@ -344,6 +368,21 @@ def test_diverged_ok_exits_zero_and_a_rerun_returns_the_status(blob_data, tmp_pa
     assert json.loads((out / "status.json").read_text())["status"] == "diverged"
     assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", *flags]) == 3
     assert main(["train", "--data", str(data), "--out", str(out), "--no-progress", "--diverged-ok", *flags]) == 0
+
+
+def test_threads_option_also_pins_numpy_blas(blob_data, tmp_path):
+    # docs/reliability.md (d): `eoslab --threads 1 train` by hand (no OMP/OPENBLAS_NUM_THREADS in the
+    # environment) left numpy's OpenBLAS on one thread per core, so it differed from the workflow's run
+    # (which Snakemake gives OPENBLAS_NUM_THREADS=1) from iteration 1 on and converged at 231, not 210.
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                           "OPENBLAS_NUM_THREADS")}
+    out = tmp_path / "run"
+    command = _cli(blob_data(), out, "--max-iterations", "1")
+    subprocess.run([*command[:3], "--threads", "1", *command[3:]], check=True, capture_output=True, env=env)
+    run = json.loads((out / "run.json").read_text())
+    assert run["threads"] == 1
+    assert run["threadpools"] and all(pool["num_threads"] == 1 for pool in run["threadpools"]), run["threadpools"]
 
 
 def test_run_json_records_threads_and_blas(blob_data, tmp_path):

@@ -307,6 +307,26 @@ def configure_logging(verbose: bool) -> None:
     logging.getLogger("matplotlib").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _pin_other_threadpools(threads: int) -> None:
+    """``--threads N`` for everything, not only torch's pool: numpy's BLAS (OpenBLAS, used by the
+    eigensolvers' small dense steps) otherwise keeps one thread per core unless the environment says
+    otherwise, and a run by hand then differs from the workflow's, which Snakemake runs with
+    ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = N (docs/reliability.md (d)).
+    The variables are set too, for child processes."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits   # installed with scikit-learn, a dependency
+    except ImportError:
+        return
+    import importlib
+
+    importlib.import_module("numpy")   # loads its BLAS, so that the limit reaches it
+    threadpool_limits(limits=threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eoslab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -332,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+        _pin_other_threadpools(args.threads)
     try:
         return COMMANDS[args.command](args)
     except (DataFileError, ConfigError, DownloadError) as error:

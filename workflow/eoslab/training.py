@@ -39,9 +39,11 @@ rows are rebuilt from the log and the eigensolvers restart cold, so that resume
 agrees with an uninterrupted run to the eigensolver tolerance, not to the bit),
 or from the start if there is none; the reason is logged and kept in
 ``status.json`` (``resumed``).  ``status.json`` is rewritten whenever the
-process ends in Python (``failed`` with the error); after a SIGKILL it can only
+process ends in Python (``failed`` with the error), and at every checkpoint while
+it runs (``running`` with the checkpoint's iteration); after a SIGKILL it can only
 say ``running``, and the next trainer, finding ``running`` and no lock holder,
-records that the previous process died (``status.json``: ``previous``).
+records that the previous process died and the iteration of its last checkpoint
+(``status.json``: ``previous``).
 
 Per iteration the loop reads a few scalars back to the host (loss, gradient
 norm, the eigenvalues and residuals for the log, ``Δt``); the Hessian products
@@ -531,6 +533,8 @@ class _Recorder:
     #: Kept in every status.json this process writes: how it started (``resumed``) and what it found of the
     #: process before it (``previous``).
     extra: dict[str, Any] = {}
+    #: The message of ``running`` (rewritten with the iteration at every checkpoint).
+    running_message: str = "training"
 
 
 @contextlib.contextmanager
@@ -653,6 +657,9 @@ def _step_loop(setup: _Setup, state: _State, recorder: _Recorder, preempted: dic
             recorder.save_snapshot()
         if state.iteration % config.checkpoint_every == 0:
             recorder.save_checkpoint()
+            # status.json follows the checkpoints, so that it says how far a trainer got if it dies
+            # (SIGKILL, out of memory, lost node) and the next one records that (``previous``).
+            recorder.write_status("running", recorder.running_message)
         if preempted["set"]:
             raise _Preempted()
 
@@ -668,7 +675,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
     """
     config.validate()
     paths = RunPaths(out_dir)
-    created = not paths.root.exists()
+    # The topmost directory of out_dir this process creates (None if out_dir exists): a failed start
+    # removes it again if empty, parents included (``--out b/never`` must not leave an empty b/).
+    created = next((p for p in reversed([paths.root, *paths.root.parents]) if not p.exists()), None)
     paths.root.mkdir(parents=True, exist_ok=True)
     try:
         lock = paths.lock("train").acquire()
@@ -686,16 +695,24 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = True
         lock.release()
 
 
-def _remove_if_empty(root, created: bool, also=()) -> None:
-    """Remove a run directory this process created if it holds nothing but ``also`` (a failed start
-    should not leave an empty output folder behind)."""
-    if not created or not root.exists():
+def _remove_if_empty(root, created: os.PathLike | None, also=()) -> None:
+    """Remove a run directory this process created if it holds nothing but ``also``, and the empty
+    parents up to ``created``, the topmost directory it created (a failed start should not leave an
+    empty output folder behind)."""
+    if created is None or not root.exists():
         return
     leftovers = [p for p in root.rglob("*") if p not in also and not p.is_dir()]
     if not leftovers:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
+        parent = root
+        while parent != created and created in parent.parents:
+            parent = parent.parent
+            try:
+                parent.rmdir()   # only if empty
+            except OSError:
+                break
 
 
 def _train_locked(config: TrainConfig, paths: RunPaths, progress: bool, lock: RunLock) -> dict[str, Any]:
@@ -728,8 +745,10 @@ def _train_locked(config: TrainConfig, paths: RunPaths, progress: bool, lock: Ru
         if state.resumed is not None:
             extra["resumed"] = state.resumed
         recorder = _Recorder(setup, state, extra)
-        recorder.write_status("running", "training" if state.resumed is None else
-                              f"training; resumed from {state.resumed['from']} because {state.resumed['reason']}")
+        recorder.running_message = ("training" if state.resumed is None else
+                                    f"training; resumed from {state.resumed['from']} because "
+                                    f"{state.resumed['reason']}")
+        recorder.write_status("running", recorder.running_message)
     except BaseException as error:
         failed = {"status": "failed", "message": f"{type(error).__name__}: {error}", "pid": os.getpid(), **extra}
         write_json(paths.status, failed)

@@ -210,7 +210,8 @@ def compute_claims(frame: pd.DataFrame, training: pd.DataFrame | None, transient
                    snapshot_every: int | None = None) -> pd.DataFrame:
     """The claims table: ``key, claim, unit, paper, reproduced, where, reproduced_paper_grid,
     where_paper_grid, runs, note`` (module docstring; without ``snapshot_every`` the paper-grid
-    columns repeat the first reading)."""
+    columns repeat the first reading).  Diverged runs are left out, as in :func:`claims_table`."""
+    frame, training, _ = _without_diverged(frame, training)
     first = _claim_values(frame, transient, None)
     grid = _claim_values(frame, transient, snapshot_every) if snapshot_every else first
     shares, reason = negative_top_share(training)
@@ -396,6 +397,17 @@ def _diverged_runs(statuses: pd.DataFrame | None) -> pd.Index:
     return statuses[statuses["status"] == "diverged"].set_index(RUN_KEYS).index
 
 
+def _without_diverged(frame: pd.DataFrame, training: pd.DataFrame | None):
+    """``(frame, training, diverged)`` without the diverged runs: like the figures and tables, a diverged
+    run's values are not the flow's (the claims table and its readings both use this)."""
+    diverged = _diverged_runs(run_statuses(frame, training))
+    if len(diverged):
+        frame = frame[~frame.set_index(RUN_KEYS).index.isin(diverged)]
+        if training is not None:
+            training = training[~training.set_index(RUN_KEYS).index.isin(diverged)]
+    return frame, training, diverged
+
+
 def run_statuses(frame: pd.DataFrame, training: pd.DataFrame | None) -> pd.DataFrame | None:
     """Per run its training status (``status`` column of the aggregate, where it has one)."""
     for table in (frame, training):
@@ -408,11 +420,7 @@ def claims_table(frame: pd.DataFrame, training: pd.DataFrame | None, transient: 
                  snapshot_every: int | None = None, config: str = "") -> pd.DataFrame:
     """The claims of Sections 4–5 in the shared format (:mod:`eoslab.verdicts`), verdicts by the rule."""
     statuses = run_statuses(frame, training)
-    diverged = _diverged_runs(statuses)
-    if len(diverged):   # like the figures and tables: a diverged run's values are not the flow's
-        frame = frame[~frame.set_index(RUN_KEYS).index.isin(diverged)]
-        if training is not None:
-            training = training[~training.set_index(RUN_KEYS).index.isin(diverged)]
+    frame, training, diverged = _without_diverged(frame, training)
     first = per_run_values(frame, training, transient)
     grid = per_run_values(frame, training, transient, snapshot_every) if snapshot_every else None
     exponents = _power_law_exponents(frame, transient)
