@@ -430,6 +430,8 @@ def test_claims_leave_diverged_runs_out():
     assert both.loc["max_share_H", "n"] == 2 and table.loc["max_share_H", "n"] == 1
     assert "1 diverged run(s) left out" in table.loc["max_share_H", "note"]
     assert table.loc["stable_lr_mse", "verdict"] == "not run"
+    assert table.loc["power_law_c2_cifar10_mse", "note"] == "all 1 cifar10 mse runs diverged"
+    assert table.loc["power_law_c2_sst_cross_entropy", "note"] == "no sst cross_entropy runs in this configuration"
 
 
 def test_claims_readings_leave_diverged_runs_out_like_the_claims_table():

@@ -90,8 +90,8 @@ def usable_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     parts = []
     if len(left_out) or (~used["status"].isin(["converged", "unknown"])).any():
         counts = used["status"].value_counts()
-        parts.append(f"{len(used)} of {len(runs)} runs used ("
-                     + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
+        parts.append(f"{len(used)} of {len(runs)} runs used"
+                     + (" (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")" if len(counts) else ""))
     unconverged = used[used["status"] == "max_iterations"]
     if len(unconverged):
         parts.append(f"{len(unconverged)} stopped at max_iterations without reaching the loss threshold: "

@@ -430,8 +430,10 @@ def claims_table(frame: pd.DataFrame, training: pd.DataFrame | None, transient: 
         if claim.claim.startswith("power_law_c2_"):
             key = next(k for k in PAPER_TABLE2 if claim.claim == f"power_law_c2_{k[0]}_{k[1]}")
             if key not in exponents:
-                rows.append(claim_row(STUDY, claim, [], config=config,
-                                      note=f"no {key[0]} {key[1]} runs in this configuration"))
+                combo_diverged = sum(1 for run in diverged if run[0] == key[0] and run[1] == key[1])
+                note = (f"all {combo_diverged} {key[0]} {key[1]} runs diverged" if combo_diverged
+                        else f"no {key[0]} {key[1]} runs in this configuration")
+                rows.append(claim_row(STUDY, claim, [], config=config, note=note))
                 continue
             c2, runs, note = exponents[key]
             rows.append(claim_row(STUDY, claim, [c2], config=config, runs=f"{runs} {key[0]} {key[1]} runs",
