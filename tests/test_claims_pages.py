@@ -29,17 +29,26 @@ def claims_block(page: str, study: str) -> tuple[str, str]:
     return block.strip(), head + tail
 
 
+def pending(page: str, study: str) -> bool:
+    """The page says, in its own words and a marker, that its CPU claims table is not computed yet."""
+    return f"<!-- claims pending: config/cpu/{study}.yaml -->" in page
+
+
 @pytest.mark.parametrize("study", sorted(PAGES))
 def test_page_verdicts_are_the_tables(study):
     csv = ROOT / "docs" / "claims" / f"{study}-cpu.csv"
+    page = (ROOT / "docs" / PAGES[study]).read_text()
+    if not csv.exists() and pending(page, study):
+        assert not BOLD_VERDICT.findall(page), f"docs/{PAGES[study]} states verdicts while its table is pending"
+        pytest.xfail(f"docs/{PAGES[study]} says its CPU claims table is pending (eoslab claims-page {study})")
     assert csv.exists(), f"{csv} (the CPU config's tables/claims.csv) is not committed"
+    assert not pending(page, study), f"docs/{PAGES[study]} says pending although {csv.name} is committed"
     table = read_claims(csv)
     claims = {claim.claim: claim for claim in importlib.import_module(f"eoslab.studies.{study}.claims").CLAIMS}
     for row in table.to_dict("records"):
         assert row["claim"] in claims, f"{csv.name}: claim {row['claim']!r} is not in {study}.claims.CLAIMS"
         expected = judge(claims[row["claim"]], row["measured"], row["min"], row["max"], int(row["n"]))
         assert row["verdict"] == expected, f"{csv.name}: {row['claim']} says {row['verdict']!r}, the rule {expected!r}"
-    page = (ROOT / "docs" / PAGES[study]).read_text()
     block, outside = claims_block(page, study)
     assert block == claims_markdown(table).strip(), \
         f"docs/{PAGES[study]}: the claims block differs from {csv.name} rendered by claims_markdown"

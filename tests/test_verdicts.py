@@ -99,5 +99,7 @@ def test_with_claims_block_appends_a_missing_block_and_refuses_an_unclosed_one()
     assert page.startswith("# x\n\n## Claims at CPU scale\n\n<!-- claims: config/cpu/x.yaml -->\n| claim |")
     assert page.endswith("1 partial, 0 not reproduced, 0 not run.\n<!-- /claims -->\n")
     assert with_claims_block(page, "x", frame) == page          # replacing is idempotent
+    kept = with_claims_block("a\n<!-- claims pending: config/cpu/x.yaml -->\nb\n", "x", frame)
+    assert kept.startswith("a\n<!-- claims: config/cpu/x.yaml -->\n| claim |") and kept.endswith("<!-- /claims -->\nb\n")
     with pytest.raises(ValueError, match="no <!-- /claims -->"):
         with_claims_block("<!-- claims: config/cpu/x.yaml -->\n| a |\n", "x", frame)

@@ -246,10 +246,14 @@ def claims_block_markers(study: str) -> tuple[str, str]:
 def with_claims_block(page: str, study: str, frame: pd.DataFrame) -> str:
     """``page`` with its claims block replaced by ``frame`` rendered by :func:`claims_markdown`.
 
-    A page without the block gets it appended under a heading ``## Claims at CPU scale``; a page with
+    A page with the marker ``<!-- claims pending: config/cpu/STUDY.yaml -->`` gets the block in its place;
+    a page with neither gets it appended under a heading ``## Claims at CPU scale``; a page with
     a begin marker and no end marker is refused (``ValueError``) rather than guessed at."""
     begin, end = claims_block_markers(study)
     block = f"{begin}\n{claims_markdown(frame)}{end}"
+    pending = f"<!-- claims pending: config/cpu/{study}.yaml -->"
+    if begin not in page and pending in page:      # the table takes the place the page kept for it
+        return page.replace(pending, block, 1)
     if begin not in page:
         return page.rstrip("\n") + f"\n\n## Claims at CPU scale\n\n{block}\n"
     head, rest = page.split(begin, 1)
