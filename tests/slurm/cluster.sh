@@ -138,7 +138,9 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$D/munge/munge.socket
+# cred_expire (default 120 s) is also how long a requeued job must wait before it may start
+# again; 30 s keeps the requeue trial short (steps start within seconds here).
+AuthInfo=socket=$D/munge/munge.socket,cred_expire=30
 CredType=cred/munge
 StateSaveLocation=$D/state
 SlurmdSpoolDir=$D/spool
