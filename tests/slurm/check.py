@@ -46,7 +46,12 @@ def study_config(src: str, study: str, results: str, out: str) -> None:
 def _strip(value, root_a: str, root_b: str):
     """A JSON value without clock fields, with the two results roots made equal."""
     if isinstance(value, dict):
-        return {k: _strip(v, root_a, root_b) for k, v in value.items() if k not in VOLATILE_KEYS}
+        stripped = {k: _strip(v, root_a, root_b) for k, v in value.items() if k not in VOLATILE_KEYS}
+        if isinstance(stripped.get("threadpools"), list):
+            # run.json's BLAS/OpenMP pools come in the order the libraries were loaded, which varied
+            # between runs of one job (openblas, openmp / openmp, openblas): compare them as a set.
+            stripped["threadpools"] = sorted(stripped["threadpools"], key=lambda pool: json.dumps(pool, sort_keys=True))
+        return stripped
     if isinstance(value, list):
         return [_strip(v, root_a, root_b) for v in value]
     if isinstance(value, str):

@@ -175,9 +175,10 @@ mkdir -p "$OUT/interrupted"
 ) &
 watcher_pid=$!
 BACKGROUND_TERM+=("$watcher_pid")
-# (a) once n16 has finished, requeue whichever long cross-entropy run is mid-training; (b) scancel
-# the other; (c) needs nothing from us.
-wait_until 600 "run n16 finished" finished cross_entropy 16
+# (a) requeue the first long cross-entropy run seen mid-training, (b) scancel the other one as soon
+# as it is mid-training; (c) needs nothing from us.  One polling loop for both: SLURM may run either
+# long run first, or both together, and a run is ~20 s from its first checkpoint to its end.
+# n16's files are recorded when it has finished, whenever that is.
 # What the trainer writes (log, status, snapshots: their times) and finished.json's content.  Not
 # finished.json's time: Snakemake touches a remote job's outputs when it registers the job's end
 # (check_and_touch_output), which can come after this point.
@@ -186,19 +187,35 @@ n16_state() {
     stat -c '%Y %n' "$run/log.parquet" "$run/status.json" "$run"/snapshots/*
     sha256sum "$run/finished.json"
 }
-finished_before=$(n16_state)
-pick() { mid_training cross_entropy 32 && { requeued=32; return 0; }; mid_training cross_entropy 64 && { requeued=64; return 0; }; return 1; }
-wait_until 600 "a long run mid-training (checkpoint written, job running)" pick
-other=$([ "$requeued" = 32 ] && echo 64 || echo 32)
-requeue_job=$(job_of cross_entropy "$requeued")
-scontrol requeue "$requeue_job" || die "scontrol requeue $requeue_job failed"
-note "(a) scontrol requeue $requeue_job: training dice/cross_entropy/n$requeued, after its first checkpoint"
-wait_until 600 "run n$other mid-training" mid_training cross_entropy "$other"
-cancel_job=$(job_of cross_entropy "$other")
-scancel "$cancel_job" || die "scancel $cancel_job failed"
-note "(b) scancel $cancel_job: training dice/cross_entropy/n$other while running"
+finished_before="" requeued="" other="" requeue_job="" cancel_job="" faults_done=0
+act() {
+    if [ -z "$finished_before" ] && finished cross_entropy 16; then
+        finished_before=$(n16_state)
+        n16_when=$([ $faults_done = 0 ] && echo "before the faults" || echo "after a fault")
+    fi
+    local size job
+    for size in 32 64; do
+        [ "$size" = "$requeued" ] || [ "$size" = "$other" ] && continue
+        mid_training cross_entropy "$size" || continue
+        job=$(job_of cross_entropy "$size")
+        [ -n "$job" ] || continue
+        if [ -z "$requeued" ]; then
+            requeued=$size requeue_job=$job
+            scontrol requeue "$requeue_job" || die "scontrol requeue $requeue_job failed"
+            note "(a) scontrol requeue $requeue_job: training dice/cross_entropy/n$size, after its first checkpoint"
+        else
+            other=$size cancel_job=$job
+            scancel "$cancel_job" || die "scancel $cancel_job failed"
+            note "(b) scancel $cancel_job: training dice/cross_entropy/n$size, after its first checkpoint"
+        fi
+        faults_done=1
+    done
+    [ -n "$requeued" ] && [ -n "$other" ]
+}
+wait_until 600 "both long cross-entropy runs hit mid-training (requeue: ${requeued:-none yet})" act
 rc=0; wait "$sm_pid" || rc=$?
 [ "$rc" = 0 ] || deadline_failed "$OUT/faults.log" 900 "the fault trials" "$rc"
+if [ -z "$finished_before" ]; then finished_before=$(n16_state); n16_when="after the faults"; fi
 kill "$watcher_pid" 2>/dev/null || true
 wait "$watcher_pid" 2>/dev/null || true
 
@@ -210,7 +227,7 @@ for run in cross_entropy/n16:max_iterations:20 cross_entropy/n32:converged: cros
     [ -z "$want_iteration" ] || [ "${got#* }" = "$want_iteration" ] || die "run $name ended as '$got', expected iteration $want_iteration"
 done
 [ "$(n16_state)" = "$finished_before" ] \
-    || die "the run finished before the faults (n16) was rewritten: before: $(echo $finished_before); after: $(echo $(n16_state))"
+    || die "the finished run n16 was rewritten: before: $(echo $finished_before); after: $(echo $(n16_state))"
 
 # resumed_as_checkpointed NAME TRIAL: the run was SIGTERM'd with a checkpoint at iteration N, and
 # its last attempt resumed from iteration N (its log; Snakemake keeps the last attempt's only).
@@ -238,7 +255,7 @@ retry_job=$(submissions "dice_cross_entropy_${other}_0_0" | awk -v c="$cancel_jo
 [ -n "$retry_job" ] || die "no retry of the cancelled job $cancel_job was submitted"
 note "(a) requeued job $requeue_job: sacct states $requeue_states; SIGTERM checkpoint at iteration $at_a, the requeued job resumed from it"
 note "(b) Snakemake: SLURM-job '$cancel_job' failed, SLURM status is: 'CANCELLED'; retried as job $retry_job, which resumed from the SIGTERM checkpoint at iteration $at_b"
-note "(a, b) run n16, finished before the faults, untouched; n32 and n64 converged"
+note "(a, b) run n16, finished $n16_when, untouched to the end; n32 and n64 converged"
 
 # (c): the first attempt of the mse run ended by TIMEOUT, with SLURM's message in its job log.
 read -r timeout_job slurm_log <<<"$(submissions dice_mse_128_0_0 | head -n1)"
