@@ -18,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-# Fields of status.json / finished.json / cards that are clocks or paths, not results.
-VOLATILE_KEYS = {"wall_seconds", "seconds", "elapsed", "created", "started", "finished_at", "host", "hostname"}
+# Fields of status.json / finished.json / cards that are clocks or processes, not results (the data
+# card's generation_seconds and the trainer's pid were the ones that differed in the real run).
+VOLATILE_KEYS = {"wall_seconds", "seconds", "generation_seconds", "elapsed", "created", "started", "finished_at",
+                 "host", "hostname", "pid"}
 
 
 def fail(message: str) -> None:
@@ -44,12 +46,32 @@ def study_config(src: str, study: str, results: str, out: str) -> None:
 def _strip(value, root_a: str, root_b: str):
     """A JSON value without clock fields, with the two results roots made equal."""
     if isinstance(value, dict):
-        return {k: _strip(v, root_a, root_b) for k, v in value.items() if k not in VOLATILE_KEYS}
+        stripped = {k: _strip(v, root_a, root_b) for k, v in value.items() if k not in VOLATILE_KEYS}
+        if isinstance(stripped.get("threadpools"), list):
+            # run.json's BLAS/OpenMP pools come in the order the libraries were loaded, which varied
+            # between runs of one job (openblas, openmp / openmp, openblas): compare them as a set.
+            stripped["threadpools"] = sorted(stripped["threadpools"], key=lambda pool: json.dumps(pool, sort_keys=True))
+        return stripped
     if isinstance(value, list):
         return [_strip(v, root_a, root_b) for v in value]
     if isinstance(value, str):
         return value.replace(root_b, root_a)
     return value
+
+
+def _first_difference(x, y, path: str = "") -> str:
+    """Where two JSON values first differ, as 'path: value != value'."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        for key in sorted(set(x) | set(y)):
+            if key not in x or key not in y:
+                return f"{path}/{key}: only in {'the first' if key in x else 'the second'}"
+            if x[key] != y[key]:
+                return _first_difference(x[key], y[key], f"{path}/{key}")
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (u, v) in enumerate(zip(x, y)):
+            if u != v:
+                return _first_difference(u, v, f"{path}[{i}]")
+    return f"{path or '/'}: {str(x)[:200]} != {str(y)[:200]}"
 
 
 def compare(local: str, slurm: str) -> None:
@@ -81,7 +103,7 @@ def compare(local: str, slurm: str) -> None:
             ja = _strip(json.loads(pa.read_text()), str(a), str(b))
             jb = _strip(json.loads(pb.read_text()), str(a), str(b))
             if ja != jb:
-                fail(f"{rel}: JSON differs: {ja} != {jb}")
+                fail(f"{rel}: JSON differs: {_first_difference(ja, jb)}")
             counts["json"] += 1
         else:
             counts["other"] += 1  # figures (PDF/PNG carry timestamps), npz data, checkpoints: presence only

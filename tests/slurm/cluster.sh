@@ -109,6 +109,7 @@ stop_all() {
         fi
         rm -f "$D/pids/$name.pid"
     done
+    stop_job_processes
     if [ -s "$D/pids/default-conf.link" ] && [ "$(readlink "$DEFAULT_CONF" || true)" = "$D/etc/slurm.conf" ]; then
         rm -f "$DEFAULT_CONF"
         rm -f "$D/pids/default-conf.link"
@@ -120,6 +121,30 @@ stop_all() {
     fi
     say "cluster stopped"
     exit "$status"
+}
+
+# Processes of this cluster's jobs still alive (their environment names our cluster and a job):
+# none should be, once slurmd has stopped or the queue is empty; any that escaped SLURM's process
+# tracking are named and killed (SIGKILL, by PID), and make the run fail.
+job_processes() {
+    local environ pid env
+    for environ in /proc/[0-9]*/environ; do
+        pid=${environ#/proc/}; pid=${pid%/environ}
+        [ "$pid" != $$ ] || continue
+        # Kernel threads and processes gone meanwhile have no readable environment.
+        env=$( { tr '\0' '\n' <"$environ"; } 2>/dev/null) || continue
+        grep -qx "SLURM_CLUSTER_NAME=$CLUSTER" <<<"$env" && grep -q "^SLURM_JOB_ID=" <<<"$env" || continue
+        echo "$pid"
+    done
+}
+stop_job_processes() {
+    local pids pid
+    pids=$(job_processes)
+    [ -n "$pids" ] || return 0
+    say "ERROR: processes of the cluster's jobs outlived them; killing them:"
+    for pid in $pids; do ps -o pid=,etime=,args= -p "$pid" 2>/dev/null | cut -c1-200 >&2 || true; done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+    [ "$status" -ne 0 ] || status=1
 }
 
 write_configs() {
@@ -138,7 +163,9 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$D/munge/munge.socket
+# cred_expire (default 120 s) is also how long a requeued job must wait before it may start
+# again; 30 s keeps the requeue trial short (steps start within seconds here).
+AuthInfo=socket=$D/munge/munge.socket,cred_expire=30
 CredType=cred/munge
 StateSaveLocation=$D/state
 SlurmdSpoolDir=$D/spool
@@ -147,8 +174,11 @@ SlurmdPidFile=$D/run/slurmd.pid
 SlurmctldLogFile=$D/log/slurmctld.log
 SlurmdLogFile=$D/log/slurmd.log
 PlugStackConfig=$D/etc/plugstack.conf
-# No cgroups here: plain process tracking, no task binding, no per-job usage sampling.
-ProctrackType=proctrack/linuxproc
+# No cgroups here: process-group tracking, no task binding, no per-job usage sampling.  Not
+# proctrack/linuxproc: it finds a job's processes through their parents, and after `scontrol
+# requeue` the job's Snakemake (whose batch shell had died on SIGTERM, reparenting it) escaped
+# the SIGKILL and outlived the cluster.  pgid kills the job's whole process group.
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
