@@ -16,7 +16,9 @@ from eoslab.verdicts import CLAIMS_PAGES, VERDICTS, claims_markdown, judge, read
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {study: Path(page).name for study, page in CLAIMS_PAGES.items()}
-BOLD_VERDICT = re.compile(r"\*\*(" + "|".join(VERDICTS) + r")\*\*", re.IGNORECASE)
+#: A verdict word opening a bold phrase: ``**partial**``, ``**Reproduced.**``, ``**not reproduced at this length**``.
+BOLD_VERDICT = re.compile(r"\*\*\s*(" + "|".join(sorted(VERDICTS, key=len, reverse=True)) + r")\b[^*]*\*\*",
+                          re.IGNORECASE)
 
 
 def claims_block(page: str, study: str) -> tuple[str, str]:
@@ -62,6 +64,8 @@ def test_the_block_check_catches_an_edited_verdict():
     block, outside = claims_block(page, "x")
     assert block == table_md.strip()
     assert BOLD_VERDICT.findall(outside) == ["partial"]
+    assert [m.lower() for m in BOLD_VERDICT.findall("**Reproduced.** x **not reproduced at this length** y **nothing**")] \
+        == ["reproduced", "not reproduced"]
 
 
 def test_claims_page_command_copies_the_table_and_replaces_only_the_block(tmp_path):
