@@ -11,7 +11,7 @@
 #    recorded under results/slurm-test/ (the node has no GPU: SLURM refuses it, which is expected).
 # 2. Faults, in one Snakemake run of tests/slurm/faults.yaml: `scontrol requeue` of a training job
 #    after its first checkpoint (SLURM reruns the same job id), `scancel` of another (Snakemake's
-#    retry resubmits it), and a training job over its one-minute time limit (TIMEOUT in Snakemake's
+#    retry resubmits it), and a training job whose limit is lowered to one minute after its first checkpoint (TIMEOUT in Snakemake's
 #    output and the SLURM job log; the retry gets 30 minutes).  In each, the trainer wrote a
 #    checkpoint on SIGTERM and the next attempt resumed from exactly that iteration; a run that had
 #    finished before is untouched.
@@ -145,10 +145,12 @@ mid_training() {  # criterion size: has a checkpoint, not finished, and its job 
 finished() { [ -e "$RUNS/$(run_of "$1" "$2")/finished.json" ]; }
 
 say "fault trials in one Snakemake run of tests/slurm/faults.yaml: (a) requeue, (b) scancel, (c) time limit"
-# (c): the mse run's first attempt gets a one-minute limit (sbatch -t 1), its retries 30 minutes
-# (command-line resource expressions see the job's wildcards and attempt); train:slurm_partition
-# is repeated so that the train jobs surely stay on the gpu partition.
-LIMIT_EXPR="1 if wildcards.criterion == 'mse' and attempt == 1 else 30"
+# (c): every train job is submitted with 30 minutes; once the mse run has a checkpoint, its job's
+# limit is lowered to one minute (scontrol update), so SLURM ends it by TIMEOUT mid-training however
+# long the job took to start (a one-minute limit at submission raced the start-up on a loaded
+# machine: the job could end before the trainer wrote anything).  Its retry keeps 30 minutes.
+# train:slurm_partition is repeated so that the train jobs surely stay on the gpu partition.
+LIMIT_EXPR="30"
 targets=("$RUNS/cross_entropy/n16_s0_i0/finished.json" "$RUNS/cross_entropy/n32_s0_i0/finished.json"
          "$RUNS/cross_entropy/n64_s0_i0/finished.json" "$RUNS/mse/n128_s0_i0/finished.json")
 # Targets before --config (which takes every word up to the next option).
@@ -187,7 +189,7 @@ n16_state() {
     stat -c '%Y %n' "$run/log.parquet" "$run/status.json" "$run"/snapshots/*
     sha256sum "$run/finished.json"
 }
-finished_before="" requeued="" other="" requeue_job="" cancel_job="" faults_done=0
+finished_before="" requeued="" other="" requeue_job="" cancel_job="" limited_job="" faults_done=0
 act() {
     if [ -z "$finished_before" ] && finished cross_entropy 16; then
         finished_before=$(n16_state)
@@ -210,9 +212,18 @@ act() {
         fi
         faults_done=1
     done
-    [ -n "$requeued" ] && [ -n "$other" ]
+    if [ -z "$limited_job" ] && mid_training mse 128; then
+        job=$(job_of mse 128)
+        if [ -n "$job" ]; then
+            limited_job=$job
+            scontrol update JobId="$job" TimeLimit=1 || die "scontrol update JobId=$job TimeLimit=1 failed"
+            note "(c) scontrol update JobId=$job TimeLimit=1: training dice/mse/n128, after its first checkpoint"
+            faults_done=1
+        fi
+    fi
+    [ -n "$requeued" ] && [ -n "$other" ] && [ -n "$limited_job" ]
 }
-wait_until 600 "both long cross-entropy runs hit mid-training (requeue: ${requeued:-none yet})" act
+wait_until 600 "the long runs hit mid-training (requeue: ${requeued:-none yet}; time limit: ${limited_job:-none yet})" act
 rc=0; wait "$sm_pid" || rc=$?
 [ "$rc" = 0 ] || deadline_failed "$OUT/faults.log" 900 "the fault trials" "$rc"
 if [ -z "$finished_before" ]; then finished_before=$(n16_state); n16_when="after the faults"; fi
@@ -260,15 +271,16 @@ note "(a, b) run n16, finished $n16_when, untouched to the end; n32 and n64 conv
 # (c): the first attempt of the mse run ended by TIMEOUT, with SLURM's message in its job log.
 read -r timeout_job slurm_log <<<"$(submissions dice_mse_128_0_0 | head -n1)"
 [ -n "${timeout_job:-}" ] || die "(c) no train job of the mse run was submitted (log $OUT/faults.log)"
+[ "$timeout_job" = "$limited_job" ] || die "(c) the mse run's first job was $timeout_job, but the limit was lowered on $limited_job"
 grep -q "SLURM-job '$timeout_job' failed, SLURM status is: 'TIMEOUT'" "$OUT/faults.log" \
-    || die "(c) Snakemake does not report job $timeout_job (the mse run's first attempt, sbatch -t 1) as TIMEOUT (log $OUT/faults.log)"
+    || die "(c) Snakemake does not report job $timeout_job (the mse run's first attempt, limit lowered to 1 minute) as TIMEOUT (log $OUT/faults.log)"
 # The log path comes from Snakemake's submission line: job ids restart with each test cluster, so a
 # log of an earlier cluster may carry the same number.
 [ -f "$slurm_log" ] && [ "$slurm_log" -nt "$OUT/profile/config.yaml" ] \
     || die "(c) no SLURM log of job $timeout_job written by this run ($slurm_log)"
 grep -q "DUE TO TIME LIMIT" "$slurm_log" || die "(c) the SLURM log of job $timeout_job ($slurm_log) does not say DUE TO TIME LIMIT"
 cp "$slurm_log" "$OUT/timeout-job-$timeout_job.log"
-note "(c) job $timeout_job (sbatch -t 1): Snakemake: $(grep -o "SLURM-job '$timeout_job' failed, SLURM status is: 'TIMEOUT'" "$OUT/faults.log" | head -n1); its SLURM log: $(grep -o 'CANCELLED AT .* DUE TO TIME LIMIT' "$slurm_log" | head -n1)"
+note "(c) job $timeout_job (limit lowered to 1 minute): Snakemake: $(grep -o "SLURM-job '$timeout_job' failed, SLURM status is: 'TIMEOUT'" "$OUT/faults.log" | head -n1); its SLURM log: $(grep -o 'CANCELLED AT .* DUE TO TIME LIMIT' "$slurm_log" | head -n1)"
 note "(c) SIGTERM checkpoint at iteration $at_c; the retry (30-minute limit) resumed from it and ended at max_iterations $mse_max"
 
 # ---- 3b. tiny jacobian_alignment through SLURM, compared with the local run ---------------------
