@@ -253,7 +253,27 @@ resumed_as_checkpointed() {
 }
 at_a=$(resumed_as_checkpointed "cross_entropy/n$requeued" "(a) requeue")
 at_b=$(resumed_as_checkpointed "cross_entropy/n$other" "(b) scancel")
-at_c=$(resumed_as_checkpointed mse/n128 "(c) time limit")
+# (c) time limit: SLURM signals the job's steps and srun then ends the step, so the trainer may be
+# killed before its SIGTERM handler has written a checkpoint (seen on an idle CI machine; on a loaded
+# one it usually writes it).  Either way the retry must resume, not restart: from the SIGTERM
+# checkpoint if there is one, else from the last periodic checkpoint, with the killed trainer
+# recorded as died at that iteration in status.json.
+resumed_after_time_limit() {
+    local kept=$OUT/interrupted/mse_n128.json log=$LOGS/mse/n128_s0_i0.log from at previous
+    from=$(grep -ho "resuming .* from iteration [0-9]*" "$log" | tail -n1 | awk '{print $NF}')
+    [ -n "$from" ] && [ "$from" -gt 0 ] \
+        || die "(c) time limit: run mse/n128 did not resume from a checkpoint (no 'resuming … from iteration N > 0' in $log)"
+    if [ -e "$kept" ]; then
+        at=$(python -c "import json; print(json.load(open('$kept'))['iteration'])")
+        [ "$from" = "$at" ] || die "(c) time limit: run mse/n128 resumed from iteration $from, but its SIGTERM checkpoint was at iteration $at"
+        echo "SIGTERM checkpoint at iteration $at; the retry (30-minute limit) resumed from it"
+    else
+        previous=$(python -c "import json; p = json.load(open('$RUNS/mse/n128_s0_i0/status.json')).get('previous') or {}; print(p.get('status'), p.get('iteration'))")
+        [ "$previous" = "died $from" ] || die "(c) time limit: no SIGTERM checkpoint, and status.json's previous trainer ($previous) is not the died one at the iteration the retry resumed from ($from)"
+        echo "killed before its SIGTERM handler wrote a checkpoint (recorded by the retry as died at iteration $from); the retry (30-minute limit) resumed from its last checkpoint, iteration $from"
+    fi
+}
+how_c=$(resumed_after_time_limit)
 
 requeue_states=$(sacct -n -X -D -P -j "$requeue_job" -o State | tr '\n' ' ')
 echo "$requeue_states" | grep -q REQUEUED || die "sacct does not show job $requeue_job requeued: $requeue_states"
@@ -281,7 +301,7 @@ grep -q "SLURM-job '$timeout_job' failed, SLURM status is: 'TIMEOUT'" "$OUT/faul
 grep -q "DUE TO TIME LIMIT" "$slurm_log" || die "(c) the SLURM log of job $timeout_job ($slurm_log) does not say DUE TO TIME LIMIT"
 cp "$slurm_log" "$OUT/timeout-job-$timeout_job.log"
 note "(c) job $timeout_job (limit lowered to 1 minute): Snakemake: $(grep -o "SLURM-job '$timeout_job' failed, SLURM status is: 'TIMEOUT'" "$OUT/faults.log" | head -n1); its SLURM log: $(grep -o 'CANCELLED AT .* DUE TO TIME LIMIT' "$slurm_log" | head -n1)"
-note "(c) SIGTERM checkpoint at iteration $at_c; the retry (30-minute limit) resumed from it and ended at max_iterations $mse_max"
+note "(c) $how_c, and ended at max_iterations $mse_max"
 
 # ---- 3b. tiny jacobian_alignment through SLURM, compared with the local run ---------------------
 say "the tiny jacobian_alignment config through SLURM (${SM[*]})"
