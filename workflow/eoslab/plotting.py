@@ -47,3 +47,11 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
         atomic_write(path, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=200, bbox_inches="tight"))
         paths.append(path)
     return paths
+
+
+def save_and_close(fig, stem: str | os.PathLike) -> list[Path]:
+    """:func:`save_figure`, then close ``fig`` (also when writing fails), so a loop of figures frees memory."""
+    try:
+        return save_figure(fig, stem)
+    finally:
+        plt.close(fig)

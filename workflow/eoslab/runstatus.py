@@ -107,7 +107,7 @@ def run_figure(run_dir: str | os.PathLike, stem: str | os.PathLike) -> list[Path
     """One run's training curves from ``log.parquet`` over iterations: loss (log scale) against its
     threshold, λ₁ … λ_{k+1} and λ_min, Δt; written as ``stem.pdf`` and ``stem.png``."""
     from .arrays import DataFileError
-    from .plotting import apply_style, plt, save_figure
+    from .plotting import apply_style, plt, save_and_close
 
     paths = RunPaths(run_dir)
     try:
@@ -156,7 +156,4 @@ def run_figure(run_dir: str | os.PathLike, stem: str | os.PathLike) -> list[Path
     fig.suptitle(f"{paths.root} — {status.get('status', 'no status')}: {status.get('message', '')}"[:160],
                  fontsize=8)
     fig.tight_layout()
-    try:
-        return save_figure(fig, stem)
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, stem)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 
-from ...plotting import apply_style, finish_axes, plt, save_figure, sns
+from ...plotting import apply_style, finish_axes, plt, save_and_close, sns
 from .aggregate import RUN_KEYS, metric_series, network_depth, relative_to_reference, usable_runs
 from .catalog import CRITERION_NAMES, NAMES, Figure, figure_spec
 
@@ -220,7 +220,4 @@ def render_figure(number: str, frame: pd.DataFrame, stem: str | os.PathLike,
                   transient_iterations: int = 10, dataset: str | None = None,
                   criterion: str | None = None) -> list[Path]:
     fig = draw_figure(number, frame, transient_iterations, dataset, criterion)
-    try:
-        return save_figure(fig, stem)
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, stem)

@@ -76,7 +76,7 @@ def colours(lrs) -> dict[float, tuple]:
 
 
 def figure_sharpness(analysis: pd.DataFrame, logs: pd.DataFrame, stem: str | Path) -> list[Path]:
-    from ...plotting import apply_style, finish_axes, plt, save_figure
+    from ...plotting import apply_style, finish_axes, plt, save_and_close
 
     apply_style()
     sizes = sorted(logs["size"].unique())
@@ -104,14 +104,11 @@ def figure_sharpness(analysis: pd.DataFrame, logs: pd.DataFrame, stem: str | Pat
     fig.suptitle("Sharpness under gradient descent (fixed η) and under the flow, same initial weights and data",
                  fontsize=10)
     fig.tight_layout()
-    try:
-        return save_figure(fig, stem)
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, stem)
 
 
 def figure_alignment(analysis: pd.DataFrame, stem: str | Path) -> list[Path]:
-    from ...plotting import apply_style, finish_axes, plt, save_figure
+    from ...plotting import apply_style, finish_axes, plt, save_and_close
 
     apply_style()
     sizes = sorted(analysis["size"].unique())
@@ -137,10 +134,7 @@ def figure_alignment(analysis: pd.DataFrame, stem: str | Path) -> list[Path]:
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.suptitle("The decomposition of Eqs. 3–7 under gradient descent and under the flow", fontsize=10)
     fig.tight_layout()
-    try:
-        return save_figure(fig, stem)
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, stem)
 
 
 def _value_at(s: pd.DataFrame, t: float) -> float:

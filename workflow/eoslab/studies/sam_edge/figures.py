@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...plotting import apply_style, plt, save_figure, sns
+from ...plotting import apply_style, plt, save_and_close, sns
 from ...sam import edge_ratio
 from .catalog import EXPERIMENT_NAMES, FIGURES, FigureSpec
 
@@ -184,7 +184,4 @@ def draw_figure(number: str, frame: pd.DataFrame | None, rho: float | None):
 
 def render_figure(number: str, frame: pd.DataFrame | None, rho: float | None, stem: str | os.PathLike) -> list[Path]:
     fig = draw_figure(number, frame, rho)
-    try:
-        return save_figure(fig, stem)
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, stem)
