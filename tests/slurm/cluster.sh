@@ -12,9 +12,10 @@
 # slurmctld and slurmd, with a slurm.conf for this host (hostname -s, CPUs from nproc, memory from
 # /proc/meminfo) that has a default partition `cpu` and a partition `gpu` (same node, no gres), adds
 # cluster/account/user with sacctmgr, and waits until sinfo shows the node idle.  Nothing is written
-# outside the scratch directory: clients find the cluster through SLURM_CONF.  Every daemon is
-# stopped by the PID it was started with (trap on exit for `run` and for a failed `up`), and the
-# scratch directory is removed.  Any step that fails stops with a message and a non-zero status.
+# outside the scratch directory but one link, /etc/slurm/slurm.conf (see link_default_conf); clients
+# find the cluster through SLURM_CONF.  Every daemon is stopped by the PID it was started with (trap
+# on exit for `run` and for a failed `up`), and the scratch directory is removed; the leftover of a
+# run killed with SIGKILL is cleaned up by the next start (clean_stale_default_conf).  Any step that fails stops with a message and a non-zero status.
 #
 # Settings (environment): EOSLAB_SLURM_DIR (scratch; default /tmp/eoslab-slurm for up/down, a fresh
 # mktemp dir for run), EOSLAB_SLURM_ACCOUNT (default eoslab), EOSLAB_SLURM_PORT_BASE (default 26810:
@@ -230,7 +231,58 @@ EOF
 # symbolic link to our slurm.conf; it must not exist beforehand (a real SLURM host: not ours to
 # touch), and stop_all removes the link (only if it still points here).
 DEFAULT_CONF=/etc/slurm/slurm.conf
+# A test cluster whose script was killed with SIGKILL (a CI job cancelled, a session ended) had no
+# chance to run stop_all: its link, its scratch dir and its munged (which daemonises into a session
+# of its own, out of reach of a process-group kill) stay behind, and every later run would refuse
+# to start.  Such a leftover is recognised as ours by the link's target — a slurm.conf whose first
+# line this script wrote, beside a pids/default-conf.link — and cleaned up when none of its SLURM
+# daemons is alive: leftover munged/mariadbd processes of it (PID from its pids/, process name and
+# command line naming its scratch dir, so a reused PID is never touched) are stopped, the link and
+# the dir removed.  A cluster whose SLURM daemons still run is another test cluster: left alone,
+# with the command that stops it.
+cluster_processes() {  # DIR NAME...: "name(pid) " for each live daemon of DIR among NAMEs
+    local dir=$1 name pid comm; shift
+    for name in "$@"; do
+        [ -s "$dir/pids/$name.pid" ] || continue
+        pid=$(cat "$dir/pids/$name.pid")
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+        case "$name:$comm" in
+            mariadb:mariadbd|munged:munged)
+                tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/" || continue ;;
+            slurmd:slurmd|slurmctld:slurmctld|slurmdbd:slurmdbd) ;;
+            *) continue ;;
+        esac
+        printf '%s(%s) ' "$name" "$pid"
+    done
+}
+clean_stale_default_conf() {
+    [ -L "$DEFAULT_CONF" ] || return 1
+    local target dir running leftover entry pid
+    target=$(readlink "$DEFAULT_CONF")
+    case "$target" in /*/etc/slurm.conf) ;; *) return 1 ;; esac
+    dir=${target%/etc/slurm.conf}
+    if [ -e "$target" ]; then
+        head -n 1 "$target" | grep -q '^# One-node test cluster written by tests/slurm/cluster.sh' || return 1
+        [ -s "$dir/pids/default-conf.link" ] || return 1
+        running=$(cluster_processes "$dir" slurmctld slurmd slurmdbd)
+        [ -z "$running" ] || die "$DEFAULT_CONF belongs to a test cluster that is still running in $dir ($running); stop it with: EOSLAB_SLURM_DIR=$dir $0 down"
+        leftover=$(cluster_processes "$dir" mariadb munged)
+        for entry in $leftover; do
+            pid=${entry#*(}; pid=${pid%)}
+            kill -TERM "$pid" 2>/dev/null || true
+        done
+        [ -z "$leftover" ] || sleep 2
+    else
+        # Dangling: its scratch dir is gone; only our own naming pattern is taken as ours.
+        case "$dir" in /tmp/eoslab-slurm*) ;; *) return 1 ;; esac
+    fi
+    say "removing a leftover of a killed test cluster: $DEFAULT_CONF -> $target (no SLURM daemon of it alive${leftover:+; stopped its $leftover})"
+    rm -f "$DEFAULT_CONF"
+    if [ -d "$dir" ] && [ "$dir" != "$D" ]; then rm -rf "$dir"; fi
+    return 0
+}
 link_default_conf() {
+    if [ -L "$DEFAULT_CONF" ]; then clean_stale_default_conf || true; fi
     if [ -e "$DEFAULT_CONF" ] || [ -L "$DEFAULT_CONF" ]; then
         die "$DEFAULT_CONF exists (a SLURM installation or another test cluster on this machine); this script would need it for srun inside jobs, and leaves existing ones alone"
     fi
