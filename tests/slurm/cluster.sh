@@ -176,8 +176,8 @@ SlurmctldLogFile=$D/log/slurmctld.log
 SlurmdLogFile=$D/log/slurmd.log
 PlugStackConfig=$D/etc/plugstack.conf
 # No cgroups here: process-group tracking, no task binding, no per-job usage sampling.  Not
-# proctrack/linuxproc: it finds a job's processes through their parents, and after `scontrol
-# requeue` the job's Snakemake (whose batch shell had died on SIGTERM, reparenting it) escaped
+# proctrack/linuxproc: it finds a job's processes through their parents, and after "scontrol
+# requeue" the job's Snakemake (whose batch shell had died on SIGTERM, reparenting it) escaped
 # the SIGKILL and outlived the cluster.  pgid kills the job's whole process group.
 ProctrackType=proctrack/pgid
 TaskPlugin=task/none
