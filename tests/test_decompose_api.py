@@ -47,7 +47,7 @@ def per_sample_loss(name):
 
 
 def lam1(M):
-    return float(torch.linalg.eigvalsh(0.5 * (M + M.T))[-1])
+    return float(torch.linalg.eigvalsh(0.5 * (M + M.T).detach())[-1])
 
 
 def dense_reference(net, X, y, criterion_name, scale=1.0):
@@ -115,7 +115,7 @@ def dense_reference(net, X, y, criterion_name, scale=1.0):
             if i < L - 1:
                 h = acts[i](pre)
                 xs.append(h)
-        a = [float(xs[i].square().sum()) + (1.0 if linears[i].bias is not None else 0.0) for i in range(L)]
+        a = [float(xs[i].detach().square().sum()) + (1.0 if linears[i].bias is not None else 0.0) for i in range(L)]
         for i in range(L - 1):
             M = jacrev(lambda hh: linears[i + 1](acts[i](hh)))(pres[i])             # ∂x̂^{i+2}/∂x̂^{i+1}
             J2[i].append(lam1(M.T @ M))
