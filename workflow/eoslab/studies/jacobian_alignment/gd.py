@@ -62,6 +62,10 @@ def load_runs(paths, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(tables, ignore_index=True), pd.concat(logs, ignore_index=True)
 
 
+#: One training run among the logs/analysis rows of one size: its method (flow or GD at an η) and seeds.
+LINE_KEYS = ["method", "lr", "subset_seed", "init_seed"]
+
+
 def series(table: pd.DataFrame, metric: str, layer: int | None) -> pd.DataFrame:
     rows = table[table["metric"] == metric]
     rows = rows[rows["layer"].isna()] if layer is None else rows[rows["layer"] == layer]
@@ -84,13 +88,17 @@ def figure_sharpness(analysis: pd.DataFrame, logs: pd.DataFrame, stem: str | Pat
     fig, axes = plt.subplots(2, len(sizes), figsize=(4.2 * len(sizes), 5.6), squeeze=False, sharex="col")
     for column, size in enumerate(sizes):
         ax, ax_loss = axes[0, column], axes[1, column]
-        for (method, lr), run in logs[logs["size"] == size].groupby(["method", "lr"], sort=False):
+        labelled = set()
+        # One line per run: every seed of a (method, η) in the same colour, the legend naming it once.
+        for (method, lr, *_seeds), run in logs[logs["size"] == size].groupby(LINE_KEYS, sort=False):
             run = run.sort_values("t")
             colour = "black" if method == "flow" else palette[lr]
+            label = None if method in labelled else method
+            labelled.add(method)
             eig = run.dropna(subset=["lambda_1"])
-            ax.plot(eig["t"], eig["lambda_1"], color=colour, lw=0.9 if method == "flow" else 0.7, label=method)
-            ax_loss.plot(run["t"], run["loss"], color=colour, lw=0.9, label=method)
-            if method != "flow":
+            ax.plot(eig["t"], eig["lambda_1"], color=colour, lw=0.9 if method == "flow" else 0.7, label=label)
+            ax_loss.plot(run["t"], run["loss"], color=colour, lw=0.9, label=label)
+            if method != "flow" and label is not None:
                 ax.axhline(2.0 / lr, color=colour, ls="--", lw=0.9)
         values = logs.loc[logs["size"] == size, "lambda_1"].dropna().to_numpy(dtype=float)
         finish_axes(ax, r"$\lambda_1(\mathcal{H}_\theta\tilde{\mathcal{L}})$", values, f"D = {size}")
@@ -119,13 +127,15 @@ def figure_alignment(analysis: pd.DataFrame, stem: str | Path) -> list[Path]:
         rows = analysis[analysis["size"] == size]
         for r, (metric, layer, label) in enumerate(FACTORS):
             ax = axes[r, column]
-            values = []
-            for (method, lr), run in rows.groupby(["method", "lr"], sort=False):
+            values, labelled = [], set()
+            for (method, lr, *_seeds), run in rows.groupby(LINE_KEYS, sort=False):
                 s = series(run, metric, layer)
+                label = None if method in labelled else method
+                labelled.add(method)
                 ax.plot(s["t"], s["value"], color="black" if method == "flow" else palette[lr], lw=0.9,
-                        marker=".", ms=3, label=method)
+                        marker=".", ms=3, label=label)
                 values.append(s["value"].to_numpy(dtype=float))
-                if metric == "sharpness_hessian" and method != "flow":
+                if metric == "sharpness_hessian" and method != "flow" and label is not None:
                     ax.axhline(2.0 / lr, color=palette[lr], ls="--", lw=0.8)
             finish_axes(ax, label, np.concatenate(values) if values else np.array([]),
                         f"D = {size}" if r == 0 else None)
