@@ -33,3 +33,33 @@ def test_gd_figures_and_summary_from_a_flow_and_a_gd_run(tmp_path, blob_data):
     assert row["two_over_lr"] == 40.0 and row["t_end"] == pytest.approx(0.4) and row["iterations"] == 8
     assert {"P_DeltaJ1_end_over_ref", "EK2_max", "rho_K_ref", "EDeltaL2_end"} <= set(summary.columns)
     assert "reference time t_ref = 0.2" in (tmp_path / "tables" / "gd_summary.md").read_text()
+
+
+def test_gd_figures_draw_one_line_per_run_when_a_size_has_several_seeds(monkeypatch):
+    """Two seeds of the flow and of one η at one size: four lines per panel, each monotone in t (the
+    seeds of a method are not joined into one line), and the legend names each method once."""
+    import numpy as np
+
+    import eoslab.plotting as plotting
+
+    figures = []
+    monkeypatch.setattr(plotting, "save_and_close", lambda fig, stem: figures.append(fig) or [])
+    t = np.linspace(0.0, 1.0, 5)
+    logs, analysis = [], []
+    for method, lr in (("flow", 1.0), ("GD η=0.01", 0.01)):
+        for init_seed in (0, 1):
+            run = dict(size=32, method=method, lr=lr, subset_seed=0, init_seed=init_seed)
+            logs.append(pd.DataFrame({**run, "t": t, "lambda_1": 100.0 + 10 * init_seed + t, "loss": 1.0 - 0.5 * t}))
+            for metric, layer, _label in gd.FACTORS:
+                analysis.append(pd.DataFrame({**run, "t": t, "metric": metric, "layer": layer,
+                                              "value": 1.0 + init_seed + t}))
+    logs, analysis = pd.concat(logs, ignore_index=True), pd.concat(analysis, ignore_index=True)
+    analysis["layer"] = analysis["layer"].astype("Int64")
+    gd.figure_sharpness(analysis, logs, "unused")
+    gd.figure_alignment(analysis, "unused")
+    sharpness, alignment = figures
+    for ax in (sharpness.axes[0], sharpness.axes[1], alignment.axes[0]):
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 2]   # not the 2/η lines
+        assert len(lines) == 4
+        assert all(np.all(np.diff(line.get_xdata()) > 0) for line in lines)
+    assert [text.get_text() for text in sharpness.legends[0].get_texts()] == ["flow", "GD η=0.01", "2/η"]
