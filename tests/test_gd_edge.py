@@ -33,6 +33,18 @@ def test_gd_figures_and_summary_from_a_flow_and_a_gd_run(tmp_path, blob_data):
     assert row["two_over_lr"] == 40.0 and row["t_end"] == pytest.approx(0.4) and row["iterations"] == 8
     assert {"P_DeltaJ1_end_over_ref", "EK2_max", "rho_K_ref", "EDeltaL2_end"} <= set(summary.columns)
     assert "reference time t_ref = 0.2" in (tmp_path / "tables" / "gd_summary.md").read_text()
+    # the comparison time is GD's end (t = 0.4): GD's ratio there is its end ratio; the flow's is taken
+    # at its snapshot nearest t = 0.4, and computed here from the flow's own analysis table
+    assert row["t_cmp"] == pytest.approx(0.4) and row["P_DeltaJ1_cmp_over_ref"] == row["P_DeltaJ1_end_over_ref"]
+    flow_row = summary.set_index("method").loc["flow"]
+    flow = pd.read_parquet(tmp_path / "flow.parquet")
+    p = flow[(flow["metric"] == "P_DeltaJ") & (flow["layer"] == 1)].sort_values("t")
+    nearest = p.iloc[(p["t"] - 0.4).abs().to_numpy().argmin()]
+    at_ref = p[p["t"] >= 0.2 - 1e-12].iloc[0]
+    assert flow_row["t_cmp"] == pytest.approx(nearest["t"])
+    assert flow_row["P_DeltaJ1_cmp_over_ref"] == pytest.approx(nearest["value"] / at_ref["value"], rel=1e-12)
+    seeds = gd.over_seeds(summary).set_index("method")
+    assert seeds.loc["flow", "runs"] == 1 and seeds.loc["GD η=0.05", "lambda1_late_over_2_lr"].count("[") == 1
 
 
 def test_gd_figures_draw_one_line_per_run_when_a_size_has_several_seeds(monkeypatch):

@@ -153,8 +153,16 @@ def _value_at(s: pd.DataFrame, t: float) -> float:
     return float(later["value"].iloc[0]) if len(later) else float("nan")
 
 
-def summary(analysis: pd.DataFrame, logs: pd.DataFrame, t_ref: float) -> pd.DataFrame:
-    """One row per run: λ₁ against 2/η and each factor at t_ref, at the end and at its largest."""
+def _value_nearest(s: pd.DataFrame, t: float) -> tuple[float, float]:
+    """(the value, its time) at the snapshot nearest to t."""
+    i = (s["t"] - t).abs().to_numpy().argmin()
+    return float(s["value"].iloc[i]), float(s["t"].iloc[i])
+
+
+def summary(analysis: pd.DataFrame, logs: pd.DataFrame, t_ref: float, t_cmp: float) -> pd.DataFrame:
+    """One row per run: λ₁ against 2/η and each factor at t_ref, at the end, at its largest, and at the
+    snapshot nearest t_cmp (the time every GD run reaches: the flow's value there is what GD's end is
+    compared with, since the flow runs on to its loss threshold)."""
     out = []
     keys = ["size", "subset_seed", "init_seed", "method", "lr"]
     for key, run in analysis.groupby(keys, sort=True):
@@ -183,8 +191,25 @@ def summary(analysis: pd.DataFrame, logs: pd.DataFrame, t_ref: float) -> pd.Data
             ref, end = _value_at(s, t_ref), float(s["value"].iloc[-1])
             row[f"{name}_ref"], row[f"{name}_end"], row[f"{name}_max"] = ref, end, float(s["value"].max())
             row[f"{name}_end_over_ref"] = end / ref if ref else float("nan")
+            at_cmp, row["t_cmp"] = _value_nearest(s, t_cmp)
+            row[f"{name}_cmp_over_ref"] = at_cmp / ref if ref else float("nan")
         out.append(row)
     return pd.DataFrame(out)
+
+
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Per size and method (flow, or GD at one η): "median [min, max]" over the seeds of λ₁'s late
+    median over 2/η and of each factor's ratio from t_ref to t_cmp, with the number of runs."""
+    columns = ["lambda1_late_over_2_lr"] + [c for c in table.columns if c.endswith("_cmp_over_ref")]
+    rows = []
+    for (size, method), runs in table.groupby(["D", "method"], sort=True):
+        row = {"D": int(size), "method": method, "runs": len(runs)}
+        for column in columns:
+            values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
+            row[column] = (f"{values.median():.3g} [{values.min():.3g}, {values.max():.3g}]" if len(values)
+                           else "—")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,15 +229,20 @@ def main(argv: list[str] | None = None) -> int:
     logs = pd.concat([flow_logs, gd_logs], ignore_index=True)
     # Reference time: GD's first snapshot after t = 0 (the flow's snapshot at the same or the next time).
     t_ref = float(gd.loc[gd["t"] > 0, "t"].min())
+    # Comparison time: the end every GD run reaches (t_max, or earlier where one stopped at its threshold).
+    t_cmp = float(gd_logs.groupby("run_dir")["t"].max().min())
     figures, tables = Path(args.figures), Path(args.tables)
     figures.mkdir(parents=True, exist_ok=True)
     tables.mkdir(parents=True, exist_ok=True)
     paths = figure_sharpness(analysis, logs, figures / "gd_sharpness")
     paths += figure_alignment(analysis, figures / "gd_alignment")
-    table = summary(analysis, logs, t_ref)
+    table = summary(analysis, logs, t_ref, t_cmp)
     atomic_write(tables / "gd_summary.csv", lambda tmp: table.to_csv(tmp, index=False))
-    text = (f"# Gradient descent beside the flow (reference time t_ref = {t_ref:g})\n\n"
-            + table.set_index(["D", "method"]).T.to_markdown(floatfmt=".4g") + "\n")
+    text = (f"# Gradient descent beside the flow (reference time t_ref = {t_ref:g}, comparison time "
+            f"t_cmp = {t_cmp:g})\n\n"
+            "## Over seeds: median [min, max] of each run's ratio from t_ref to the snapshot nearest t_cmp\n\n"
+            + over_seeds(table).to_markdown(index=False) + "\n\n## Every run\n\n"
+            + table.set_index(["D", "method", "subset_seed", "init_seed"]).T.to_markdown(floatfmt=".4g") + "\n")
     atomic_write(tables / "gd_summary.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     print("wrote " + ", ".join(map(str, paths + [tables / "gd_summary.csv", tables / "gd_summary.md"])))
     return 0
