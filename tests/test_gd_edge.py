@@ -75,3 +75,4 @@ def test_gd_figures_draw_one_line_per_run_when_a_size_has_several_seeds(monkeypa
         assert len(lines) == 4
         assert all(np.all(np.diff(line.get_xdata()) > 0) for line in lines)
     assert [text.get_text() for text in sharpness.legends[0].get_texts()] == ["flow", "GD η=0.01", "2/η"]
+    assert [ax.get_ylabel() for ax in alignment.axes] == [label for _metric, _layer, label in gd.FACTORS]

@@ -93,12 +93,12 @@ def figure_sharpness(analysis: pd.DataFrame, logs: pd.DataFrame, stem: str | Pat
         for (method, lr, *_seeds), run in logs[logs["size"] == size].groupby(LINE_KEYS, sort=False):
             run = run.sort_values("t")
             colour = "black" if method == "flow" else palette[lr]
-            label = None if method in labelled else method
+            legend_label = None if method in labelled else method
             labelled.add(method)
             eig = run.dropna(subset=["lambda_1"])
-            ax.plot(eig["t"], eig["lambda_1"], color=colour, lw=0.9 if method == "flow" else 0.7, label=label)
-            ax_loss.plot(run["t"], run["loss"], color=colour, lw=0.9, label=label)
-            if method != "flow" and label is not None:
+            ax.plot(eig["t"], eig["lambda_1"], color=colour, lw=0.9 if method == "flow" else 0.7, label=legend_label)
+            ax_loss.plot(run["t"], run["loss"], color=colour, lw=0.9, label=legend_label)
+            if method != "flow" and legend_label is not None:
                 ax.axhline(2.0 / lr, color=colour, ls="--", lw=0.9)
         values = logs.loc[logs["size"] == size, "lambda_1"].dropna().to_numpy(dtype=float)
         finish_axes(ax, r"$\lambda_1(\mathcal{H}_\theta\tilde{\mathcal{L}})$", values, f"D = {size}")
@@ -130,12 +130,12 @@ def figure_alignment(analysis: pd.DataFrame, stem: str | Path) -> list[Path]:
             values, labelled = [], set()
             for (method, lr, *_seeds), run in rows.groupby(LINE_KEYS, sort=False):
                 s = series(run, metric, layer)
-                label = None if method in labelled else method
+                legend_label = None if method in labelled else method
                 labelled.add(method)
                 ax.plot(s["t"], s["value"], color="black" if method == "flow" else palette[lr], lw=0.9,
-                        marker=".", ms=3, label=label)
+                        marker=".", ms=3, label=legend_label)
                 values.append(s["value"].to_numpy(dtype=float))
-                if metric == "sharpness_hessian" and method != "flow" and label is not None:
+                if metric == "sharpness_hessian" and method != "flow" and legend_label is not None:
                     ax.axhline(2.0 / lr, color=palette[lr], ls="--", lw=0.8)
             finish_axes(ax, label, np.concatenate(values) if values else np.array([]),
                         f"D = {size}" if r == 0 else None)
