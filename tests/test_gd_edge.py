@@ -43,6 +43,11 @@ def test_gd_figures_and_summary_from_a_flow_and_a_gd_run(tmp_path, blob_data):
     at_ref = p[p["t"] >= 0.2 - 1e-12].iloc[0]
     assert flow_row["t_cmp"] == pytest.approx(nearest["t"])
     assert flow_row["P_DeltaJ1_cmp_over_ref"] == pytest.approx(nearest["value"] / at_ref["value"], rel=1e-12)
+    paired = gd.paired_with_flow(summary).set_index("factor")
+    expected = row["P_DeltaJ1_cmp_over_ref"] / flow_row["P_DeltaJ1_cmp_over_ref"]
+    assert paired.loc["P_DeltaJ1", "GD / flow"] == f"{expected:.3g} [{expected:.3g}, {expected:.3g}]"
+    assert paired.loc["P_DeltaJ1", "GD below the flow"] == f"{int(expected < 1)} of 1"
+    assert "## Paired" in (tmp_path / "tables" / "gd_summary.md").read_text()
     seeds = gd.over_seeds(summary).set_index("method")
     assert seeds.loc["flow", "runs"] == 1 and seeds.loc["GD η=0.05", "lambda1_late_over_2_lr"].count("[") == 1
 
