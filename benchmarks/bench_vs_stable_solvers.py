@@ -50,7 +50,6 @@ import torch
 
 def build_problem(args):
     from eoslab.arrays import load_arrays
-    from eoslab.models import build_model
 
     data = load_arrays(args.data)
     X = torch.as_tensor(data.X, dtype=torch.float64)
