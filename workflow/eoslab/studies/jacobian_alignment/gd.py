@@ -153,10 +153,10 @@ def _value_at(s: pd.DataFrame, t: float) -> float:
     return float(later["value"].iloc[0]) if len(later) else float("nan")
 
 
-def _value_nearest(s: pd.DataFrame, t: float) -> tuple[float, float]:
-    """(the value, its time) at the snapshot nearest to t."""
-    i = (s["t"] - t).abs().to_numpy().argmin()
-    return float(s["value"].iloc[i]), float(s["t"].iloc[i])
+def _median_range(values: pd.Series) -> str:
+    """"median [min, max]" of the finite values, "—" when there are none."""
+    values = values.dropna()
+    return f"{values.median():.3g} [{values.min():.3g}, {values.max():.3g}]" if len(values) else "—"
 
 
 def summary(analysis: pd.DataFrame, logs: pd.DataFrame, t_ref: float, t_cmp: float) -> pd.DataFrame:
@@ -185,14 +185,16 @@ def summary(analysis: pd.DataFrame, logs: pd.DataFrame, t_ref: float, t_cmp: flo
             row["lambda1_late_over_2_lr"] = row["lambda1_median_late"] / threshold
             above = eig[eig["lambda_1"] >= 0.9 * threshold]
             row["t_reach_2_lr"] = float(above["t"].iloc[0]) if len(above) else float("nan")
+        # The run's snapshot nearest t_cmp (every metric is analysed at every snapshot).
+        times = run["t"].unique()
+        row["t_cmp"] = float(times[abs(times - t_cmp).argmin()])
         for metric, layer, _ in FACTORS:
             s = series(run, metric, layer)
             name = metric + (f"{layer}" if layer else "")
             ref, end = _value_at(s, t_ref), float(s["value"].iloc[-1])
             row[f"{name}_ref"], row[f"{name}_end"], row[f"{name}_max"] = ref, end, float(s["value"].max())
             row[f"{name}_end_over_ref"] = end / ref if ref else float("nan")
-            at_cmp, row["t_cmp"] = _value_nearest(s, t_cmp)
-            row[f"{name}_cmp_over_ref"] = at_cmp / ref if ref else float("nan")
+            row[f"{name}_cmp_over_ref"] = _value_at(s, row["t_cmp"]) / ref if ref else float("nan")
         out.append(row)
     return pd.DataFrame(out)
 
@@ -205,9 +207,7 @@ def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
     for (size, method), runs in table.groupby(["D", "method"], sort=True):
         row = {"D": int(size), "method": method, "runs": len(runs)}
         for column in columns:
-            values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
-            row[column] = (f"{values.median():.3g} [{values.min():.3g}, {values.max():.3g}]" if len(values)
-                           else "—")
+            row[column] = _median_range(runs[column]) if column in runs else "—"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -227,7 +227,7 @@ def paired_with_flow(table: pd.DataFrame) -> pd.DataFrame:
     for column in columns:
         r = ratios[column].dropna()
         row = {"factor": column.removesuffix("_cmp_over_ref"),
-               "GD / flow": f"{r.median():.3g} [{r.min():.3g}, {r.max():.3g}]" if len(r) else "—",
+               "GD / flow": _median_range(r),
                "GD below the flow": f"{int((r < 1).sum())} of {len(r)}"}
         for size in sorted(set(sizes)):
             rs = ratios.loc[sizes == size, column].dropna()
