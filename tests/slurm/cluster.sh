@@ -271,7 +271,9 @@ clean_stale_default_conf() {
             pid=${entry#*(}; pid=${pid%)}
             kill -TERM "$pid" 2>/dev/null || true
         done
-        [ -z "$leftover" ] || sleep 2
+        leftovers_gone() { [ -z "$(cluster_processes "$1" mariadb munged)" ]; }
+        wait_for 20 "leftover daemons gone" leftovers_gone "$dir" \
+            || die "the leftover daemons of $dir ($(cluster_processes "$dir" mariadb munged)) did not stop on SIGTERM within 20 s"
     else
         # Dangling: its scratch dir is gone; only our own naming pattern is taken as ours.
         case "$dir" in /tmp/eoslab-slurm*) ;; *) return 1 ;; esac
